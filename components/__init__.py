@@ -1,0 +1,1 @@
+"""One absl-flag module per pipeline step: `python -m components.NAME --flagfile=...`."""

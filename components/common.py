@@ -1,0 +1,80 @@
+"""What every component shares: output root, caching flags, input-artifact overrides, error exit.
+
+Each component module `components/NAME.py` defines:
+  NAME: step name (also the artifact sub-directory), VERSION: code version of its outputs,
+  OUTPUT_TYPE: artifact type, INPUTS: names of upstream artifacts it reads,
+  define_flags(): its flags (called once, by `pipelines.full`, so every program knows every flag
+    and one flagfile drives the pipeline and each component alone),
+  run(inputs: dict[str, Artifact]) -> Artifact: flags -> params -> library call, through
+    `run_step`.
+Run alone, a component computes (or finds in the cache) the upstream artifacts it needs, unless
+`--<input>_dir` points at one.
+"""
+
+import sys
+from typing import Any, Callable, Mapping, Optional
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from tfhull import artifacts
+from tfhull.errors import UserError
+
+FLAGS = flags.FLAGS
+
+OUTPUT_ROOT = flags.DEFINE_string(
+    "output_root", "runs/digits_mlp",
+    "Directory (local or gs://) under which every artifact is written as <step>/<fingerprint>/.")
+FORCE = flags.DEFINE_list(
+    "force", [], "Steps to recompute even when a cached artifact exists ('all' for every step); "
+    "replaced artifacts are moved aside, never deleted.")
+SEED = flags.DEFINE_integer("seed", 0, "Global seed; the same flags give the same numbers.")
+
+# Artifact-directory overrides, one per artifact a step can read.
+INPUT_DIRS = {
+    "data": flags.DEFINE_string("data_artifact", None, "Use this Dataset artifact directory "
+                                "instead of running the data step."),
+}
+
+
+def define_input_override(name: str, help_text: str) -> None:
+  """Registers `--<name>_artifact` so a step's output can be supplied as a directory."""
+  INPUT_DIRS[name] = flags.DEFINE_string(f"{name}_artifact", None, help_text)
+
+
+def run_step(module, params: Mapping[str, Any], inputs: Mapping[str, artifacts.Artifact],
+             build: Callable[[str], Optional[Mapping[str, Any]]]) -> artifacts.Artifact:
+  """Runs (or reuses) a component's artifact under `--output_root`."""
+  force = "all" in FORCE.value or module.NAME in FORCE.value
+  return artifacts.run(
+      component=module.NAME, version=module.VERSION, artifact_type=module.OUTPUT_TYPE,
+      params=dict(params, seed=SEED.value) if "seed" not in params else params,
+      inputs={k: inputs[k] for k in module.INPUTS}, output_root=OUTPUT_ROOT.value, build=build,
+      force=force, flags=FLAGS.flags_into_string())
+
+
+def override(name: str, expected_type: str) -> Optional[artifacts.Artifact]:
+  """The artifact given by `--<name>_artifact`, loaded and verified, or None."""
+  holder = INPUT_DIRS.get(name)
+  if holder is None or not holder.value:
+    return None
+  return artifacts.load(holder.value, expected_type)
+
+
+def exit_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
+  """Wraps a main: a UserError becomes one line on stderr and exit status 2."""
+  def wrapped(*args, **kwargs):
+    try:
+      return fn(*args, **kwargs)
+    except UserError as e:
+      logging.flush() if hasattr(logging, "flush") else None
+      print(f"tfhull: error: {e}", file=sys.stderr)
+      sys.exit(2)
+  return wrapped
+
+
+def main(step_name: str) -> None:
+  """Entry point of `python -m components.<step_name>`: runs the pipeline up to that step."""
+  from pipelines import full  # Imported here: it imports every component and defines its flags.
+  app.run(exit_on_user_error(lambda argv: full.run_until(step_name, argv)))

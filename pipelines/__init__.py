@@ -1,0 +1,1 @@
+"""Compositions of components (`python -m pipelines.full`)."""

@@ -1,0 +1,58 @@
+r"""The linear pipeline: every step of the study in order, artifacts passed along.
+
+  python -m pipelines.full                                   # digits, offline default
+  python -m pipelines.full --flagfile=configs/digits_mlp.flags --output_root=/tmp/run
+
+Each step is a component (`components/<name>.py`); a step whose artifact already exists for the
+same params and inputs is a cache hit. At the end the location of every artifact is printed.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+from absl import logging
+
+from components import common
+from components import data
+from components import hull
+
+# Pipeline order. Every component's flags are defined here, once, so that one flagfile drives the
+# whole pipeline and each component run alone (`python -m components.<name>`).
+STEPS = (data, hull)
+for _step in STEPS:
+  _step.define_flags()
+
+FLAGS = flags.FLAGS
+
+
+def run_until(last: str, argv=()) -> dict:
+  """Runs the steps up to and including `last`; returns {step name: Artifact}."""
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  names = [s.NAME for s in STEPS]
+  if last not in names:
+    raise ValueError(f"unknown step {last!r}; steps are {names}")
+  done = {}
+  for step in STEPS[:names.index(last) + 1]:
+    logging.info("=== step %s", step.NAME)
+    done[step.NAME] = step.run(done)
+  width = max(len(n) for n in done)
+  print("\nArtifacts:")
+  for name, art in done.items():
+    print(f"  {name:<{width}}  {art.uri}")
+    for key, value in _headline(art).items():
+      print(f"  {'':<{width}}    {key}: {value}")
+  return done
+
+
+def _headline(art) -> dict:
+  return {k: v for k, v in art.summary.items() if k in art.summary.get("headline", ())}
+
+
+def main(argv):
+  run_until(STEPS[-1].NAME, argv)
+
+
+if __name__ == "__main__":
+  app.run(common.exit_on_user_error(main))

@@ -1,0 +1,86 @@
+"""Backend glue for the solver: XLA compilation, full-precision matmuls, replica placement.
+
+The numeric core (`kernels.py`) is plain `keras.ops`; this module is the only place that knows
+which Keras backend runs it. TensorFlow is imported only under the TensorFlow backend, so
+`import tfhull.hull` works where only JAX is installed (`KERAS_BACKEND=jax`).
+"""
+
+import contextlib
+import functools
+from typing import Any, Callable, Optional, Sequence
+
+import keras
+import numpy as np
+
+
+def name() -> str:
+  return keras.backend.backend()
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(fn: Callable[..., Any], backend_name: str, static: tuple) -> Callable[..., Any]:
+  del backend_name  # Part of the cache key only.
+  fn = functools.partial(fn, **dict(static))
+  if name() == "tensorflow":
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    return tf.function(fn, jit_compile=True)
+  if name() == "jax":
+    import jax  # pylint: disable=g-import-not-at-top
+    return jax.jit(fn)
+  raise RuntimeError(f"tfhull.hull supports the tensorflow and jax Keras backends, not {name()!r}; "
+                     "set KERAS_BACKEND=tensorflow or jax")
+
+
+def compile_fn(fn: Callable[..., Any], **static) -> Callable[..., Any]:
+  """XLA-compiles `fn` with keyword arguments `static` baked in (Python values, not traced).
+
+  Compiled functions are cached per (fn, backend, static values), so repeated solver calls
+  reuse traces and XLA executables.
+  """
+  return _compiled(fn, name(), tuple(sorted(static.items())))
+
+
+@contextlib.contextmanager
+def full_precision_matmuls():
+  """True float32 (or float64) matmuls: TF32 off in TensorFlow, 'highest' precision in JAX.
+
+  TensorFlow enables TF32 for float32 matmuls on Ampere and newer GPUs by default, and JAX uses
+  reduced-precision passes on TPU and GPU; either would spoil the certifying products.
+  """
+  if name() == "tensorflow":
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    before = tf.config.experimental.tensor_float_32_execution_enabled()
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+    try:
+      yield
+    finally:
+      tf.config.experimental.enable_tensor_float_32_execution(before)
+  elif name() == "jax":
+    import jax  # pylint: disable=g-import-not-at-top
+    with jax.default_matmul_precision("highest"):
+      yield
+  else:
+    yield
+
+
+def to_device(x: np.ndarray, device: Optional[str] = None):
+  """Converts a host array to a backend tensor (optionally on a named TF device)."""
+  if device is not None and name() == "tensorflow":
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    with tf.device(device):
+      return tf.identity(tf.convert_to_tensor(x))
+  return keras.ops.convert_to_tensor(x)
+
+
+def to_numpy(x) -> np.ndarray:
+  return np.asarray(keras.ops.convert_to_numpy(x))
+
+
+def check_strategy(strategy) -> None:
+  if strategy is not None and name() != "tensorflow":
+    raise ValueError("a tf.distribute strategy needs KERAS_BACKEND=tensorflow; under JAX leave "
+                     "strategy=None (jax.jit runs on the default device)")
+
+
+def replica_devices(strategy) -> Sequence[str]:
+  return tuple(strategy.extended.worker_devices)

@@ -1,0 +1,416 @@
+"""Certified, batched distances from queries to the convex hull of a point set.
+
+For each query x and points A (n, d):  min_alpha |A^T alpha - x|  s.t. alpha >= 0, sum(alpha) = 1.
+
+Algorithm (../shared/notes/hull-solver.md): column generation around pairwise Frank-Wolfe.
+  1. Centre the points; one pass over A finds each query's nearest neighbours (warm start: alpha =
+     e_nn, the m nearest points form the first working set).
+  2. Solve the problem restricted to each query's working set of K slots (pairwise Frank-Wolfe
+     with exact line search, in Gram space, `kernels.restricted_solve`).
+  3. Price all n points with one full pass over A (true float32/float64 matmuls): the largest
+     <a_i, r> gives the duality gap and so a certified interval for the distance; the m best
+     violators join the working set. Repeat 2-3 until certified.
+A is processed in chunks (n is bounded by host memory, not device memory) and, under a
+`tf.distribute` strategy, its chunks are sharded across replicas, each pricing its own.
+
+The certificate (weak duality, w = r/|r|): upper bound |x - A^T alpha| (computed in float64 on the
+host from the returned weights) and lower bound (<w, x> - max_i <w, a_i>), the max over all n
+points from the full pass, minus a rounding allowance sqrt(d) eps |a|_max for the matmul.
+"""
+
+import dataclasses
+import math
+from typing import Any, Optional
+
+import numpy as np
+import scipy.sparse
+
+from tfhull.hull import backend
+from tfhull.hull import kernels
+
+
+@dataclasses.dataclass(frozen=True)
+class HullResult:
+  """Distances of q queries to the convex hull of n points in d dimensions (numpy arrays).
+
+  `lower_bound <= exact distance <= upper_bound` is certified (up to the stated rounding
+  allowance); `distance` is `upper_bound`, attained by `projection = points[support] @ weights`.
+  """
+  distance: np.ndarray          # (q,) float64, |x - projection|.
+  lower_bound: np.ndarray       # (q,) float64, >= 0.
+  upper_bound: np.ndarray       # (q,) float64.
+  rel_gap: np.ndarray           # (q,) (upper - lower) / upper.
+  outside: np.ndarray           # (q,) bool, certified: lower_bound > 0.
+  inside: np.ndarray            # (q,) bool, distance <= abs_tol (eps-inside; weights witness it).
+  converged: np.ndarray         # (q,) bool, rel_gap <= rel_tol or inside.
+  projection: np.ndarray        # (q, d) float64, the closest point of the hull found.
+  support: np.ndarray           # (q, k) int64 indices into points, -1 padded, by weight.
+  weights: np.ndarray           # (q, k) float64 >= 0, rows sum to 1.
+  nnz: np.ndarray               # (q,) number of points forming the projection.
+  nearest_index: np.ndarray     # (q,) int64, nearest point.
+  nearest_distance: np.ndarray  # (q,) float64, distance to it.
+  hyperplane_normal: np.ndarray  # (q, d) unit w; <w, a_i> <= offset < <w, x> when outside.
+  hyperplane_offset: np.ndarray  # (q,) offset b.
+  abs_tol: np.ndarray           # (q,) absolute tolerance used for `inside`.
+  passes: np.ndarray            # (q,) full passes over the points (the nearest-neighbour one too).
+  iterations: np.ndarray        # (q,) restricted Frank-Wolfe steps.
+  rel_tol: float = 1e-4
+
+  @property
+  def ratio_to_nearest(self) -> np.ndarray:
+    """d_hull / d_NN (1 when the query sits on a point)."""
+    return np.where(self.nearest_distance > 0,
+                    self.distance / np.maximum(self.nearest_distance, 1e-300), 1.0)
+
+  def summary(self) -> dict[str, Any]:
+    """JSON-ready headline numbers."""
+    def q(a):
+      return {p: float(np.percentile(a, p)) for p in (5, 25, 50, 75, 95)} if a.size else {}
+    return {
+        "queries": int(self.distance.size),
+        "fraction_outside_certified": float(np.mean(self.outside)) if self.outside.size else 0.0,
+        "fraction_inside": float(np.mean(self.inside)) if self.inside.size else 0.0,
+        "fraction_converged": float(np.mean(self.converged)) if self.converged.size else 0.0,
+        "distance": q(self.distance),
+        "nearest_distance": q(self.nearest_distance),
+        "ratio_to_nearest": q(self.ratio_to_nearest),
+        "nnz": q(self.nnz.astype(float)),
+        "max_rel_gap_outside": float(np.max(self.rel_gap[self.outside])) if self.outside.any()
+                               else None,
+        "mean_passes": float(np.mean(self.passes)) if self.passes.size else 0.0,
+        "mean_iterations": float(np.mean(self.iterations)) if self.iterations.size else 0.0,
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverConfig:
+  """Knobs of `project_onto_hull` (defaults fit a 2-core CPU as well as one GPU)."""
+  rel_tol: float = 1e-4          # Stop when (UB - LB) / UB <= rel_tol ...
+  abs_tol: Optional[float] = None  # ... or UB <= abs_tol (default 1e-4 * d_NN, see below).
+  max_passes: int = 40           # Full passes over the points per batch (pricing GEMMs).
+  batch_size: int = 256          # Queries solved together (static shape).
+  working_set_size: int = 128    # K slots per query; must exceed the support size + m.
+  atoms_per_pass: int = 16       # m violators added per pass.
+  chunk_size: int = 16384        # Rows of A per pricing matmul.
+  refresh_every: int = 32        # Gram-space steps between exact residual refreshes.
+  max_inner_steps: int = 4096    # Restricted Frank-Wolfe steps per pass.
+  dtype: str = "float32"         # Compute dtype: float32 or float64.
+  progress: bool = False         # tqdm progress bar over batches.
+
+
+def _as_array(x, what: str) -> np.ndarray:
+  if hasattr(x, "numpy"):
+    x = x.numpy()
+  try:
+    x = np.asarray(x)
+  except Exception as e:
+    raise ValueError(f"{what} must be an array, got {type(x).__name__}") from e
+  if x.dtype.kind not in "fiu":
+    raise ValueError(f"{what} must be numeric (float32/float64), got dtype {x.dtype}")
+  if x.ndim != 2:
+    raise ValueError(f"{what} must be 2-D (rows are points), got shape {x.shape}; "
+                     "flatten images to (n, h*w*c) first")
+  if not np.all(np.isfinite(x)):
+    raise ValueError(f"{what} contains NaN or Inf values; clean or drop those rows first")
+  return x
+
+
+class _Pricer:
+  """Holds the centred points, chunked on device(s); one call = one full pass over A."""
+
+  def __init__(self, a_c: np.ndarray, cfg: SolverConfig, m: int, strategy):
+    n, d = a_c.shape
+    self.m = m
+    self.dtype = cfg.dtype
+    chunk = max(min(cfg.chunk_size, n), m)
+    chunk = -(-chunk // 8) * 8
+    n_chunks = -(-n // chunk)
+    self.strategy = strategy
+    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+    n_chunks = -(-n_chunks // replicas) * replicas
+    self.chunks = []
+    for c in range(n_chunks):
+      rows = a_c[c * chunk:(c + 1) * chunk]
+      block = np.zeros((chunk, d), dtype=cfg.dtype)
+      block[:len(rows)] = rows
+      valid = np.zeros((chunk,), bool)
+      valid[:len(rows)] = True
+      self.chunks.append((block, (block.astype(np.float64) ** 2).sum(1).astype(cfg.dtype), valid,
+                          np.int32(c * chunk)))
+    self._fns = {nearest: backend.compile_fn(kernels.price_chunk, nearest=nearest)
+                 for nearest in (True, False)}
+    if strategy is None:
+      self.device_chunks = [tuple(backend.to_device(a) for a in ch) for ch in self.chunks]
+    else:
+      self._init_distributed(replicas)
+
+  def _init_distributed(self, replicas: int):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    strategy = self.strategy
+    groups = [self.chunks[i:i + replicas] for i in range(0, len(self.chunks), replicas)]
+    self.groups = []
+    for group in groups:
+      def value_fn(ctx, group=group):
+        return tuple(tf.constant(a) for a in group[ctx.replica_id_in_sync_group])
+      self.groups.append(strategy.experimental_distribute_values_from_function(value_fn))
+    merge = backend.compile_fn(kernels.merge_top)
+
+    def one_group(w, group, init_vals, init_idx, nearest):
+      def replica_fn(w, ch):
+        return self._fns[nearest](w, ch[0], ch[1], ch[2], ch[3], init_vals, init_idx)
+      out = strategy.run(replica_fn, args=(w, group))
+      vals = strategy.experimental_local_results(out[0])
+      idx = strategy.experimental_local_results(out[1])
+      return merge(list(vals), list(idx))
+    self._group_fn = {nearest: tf.function(
+        lambda w, g, v, i, nearest=nearest: one_group(w, g, v, i, nearest))
+                      for nearest in (True, False)}
+
+  def __call__(self, w: np.ndarray, nearest: bool):
+    """Top-m scores and global indices over all n points, (B, m) each, as numpy."""
+    b = w.shape[0]
+    vals = backend.to_device(np.full((b, self.m), kernels.NEG, dtype=self.dtype))
+    idx = backend.to_device(np.full((b, self.m), -1, dtype=np.int32))
+    w = backend.to_device(w.astype(self.dtype))
+    if self.strategy is None:
+      fn = self._fns[nearest]
+      for chunk, sqnorm, valid, offset in self.device_chunks:
+        vals, idx = fn(w, chunk, sqnorm, valid, offset, vals, idx)
+    else:
+      for group in self.groups:
+        gv, gi = self._group_fn[nearest](w, group, vals, idx)
+        vals, idx = kernels.merge_top([vals, gv], [idx, gi])
+    return backend.to_numpy(vals).astype(np.float64), backend.to_numpy(idx).astype(np.int64)
+
+
+def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Optional[float] = None,
+                      max_passes: int = 40, batch_size: int = 256, strategy=None,
+                      **kwargs) -> HullResult:
+  """Projects each query onto the convex hull of `points`, with a certified distance interval.
+
+  Args:
+    points: (n, d) float32/float64 array or tensor, the hull's generators (e.g. training images,
+      flattened).
+    queries: (q, d) array or tensor.
+    rel_tol: stop a query when (upper - lower) / upper <= rel_tol (outside points).
+    abs_tol: stop a query when its distance <= abs_tol and call it inside (eps-inside). Default
+      per query: 1e-4 * (distance to the nearest point), but at least the rounding floor
+      10 sqrt(d) eps (|x| + |a|_max) of the compute dtype.
+    max_passes: full passes over the points per batch of queries.
+    batch_size: queries solved together.
+    strategy: optional tf.distribute strategy (TensorFlow backend): the points are sharded across
+      its replicas, each pricing its shard; results are merged.
+    **kwargs: further `SolverConfig` fields (working_set_size, atoms_per_pass, chunk_size,
+      refresh_every, max_inner_steps, dtype, progress).
+
+  Returns:
+    HullResult (numpy arrays).
+
+  Raises:
+    ValueError: shapes disagree, NaN/Inf values, empty point set, bad settings.
+  """
+  unknown = set(kwargs) - {f.name for f in dataclasses.fields(SolverConfig)}
+  if unknown:
+    raise TypeError(f"unknown solver option(s) {sorted(unknown)}")
+  cfg = SolverConfig(rel_tol=rel_tol, abs_tol=abs_tol, max_passes=max_passes,
+                     batch_size=batch_size, **kwargs)
+  _check_config(cfg)
+  backend.check_strategy(strategy)
+  a = _as_array(points, "points")
+  x = _as_array(queries, "queries")
+  if a.shape[0] == 0:
+    raise ValueError("points is empty: the hull of no points is undefined")
+  if x.shape[1] != a.shape[1]:
+    raise ValueError(f"queries have {x.shape[1]} dimensions but points have {a.shape[1]}; "
+                     "use the same space (and flattening) for both")
+  with backend.full_precision_matmuls():
+    return _solve(a, x, cfg, strategy)
+
+
+def _check_config(cfg: SolverConfig) -> None:
+  if not 0 < cfg.rel_tol < 1:
+    raise ValueError(f"rel_tol must be in (0, 1), got {cfg.rel_tol}")
+  if cfg.abs_tol is not None and cfg.abs_tol < 0:
+    raise ValueError(f"abs_tol must be >= 0, got {cfg.abs_tol}")
+  for name in ("max_passes", "batch_size", "working_set_size", "atoms_per_pass", "chunk_size",
+               "refresh_every", "max_inner_steps"):
+    if getattr(cfg, name) < 1:
+      raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+  if cfg.dtype not in ("float32", "float64"):
+    raise ValueError(f"dtype must be float32 or float64, got {cfg.dtype!r}")
+  if cfg.dtype == "float64" and backend.name() == "jax":
+    import jax  # pylint: disable=g-import-not-at-top
+    if not jax.config.jax_enable_x64:
+      raise ValueError("dtype='float64' under JAX needs jax.config.update('jax_enable_x64', True)")
+
+
+def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullResult:
+  n, d = a.shape
+  q = x.shape[0]
+  eps = float(np.finfo(cfg.dtype).eps)
+  mu = a.mean(axis=0, dtype=np.float64)
+  a_c = np.empty((n, d), dtype=cfg.dtype)
+  for s in range(0, n, 65536):  # Centre in float64, block by block (bounded temporaries).
+    a_c[s:s + 65536] = a[s:s + 65536].astype(np.float64) - mu
+  max_norm_a = float(np.sqrt((a_c.astype(np.float64) ** 2).sum(1).max()))
+  m = min(cfg.atoms_per_pass, n)
+  k = max(min(cfg.working_set_size, n), m)
+  b = max(1, min(cfg.batch_size, q))
+  pricer = _Pricer(a_c, cfg, m, strategy)
+  insert = backend.compile_fn(kernels.insert_atoms)
+  solve = backend.compile_fn(
+      kernels.restricted_solve, refresh_every=cfg.refresh_every,
+      max_refreshes=max(1, cfg.max_inner_steps // cfg.refresh_every))
+
+  out = _Outputs(q, d)
+  starts = range(0, q, b)
+  if cfg.progress:
+    import tqdm  # pylint: disable=g-import-not-at-top
+    starts = tqdm.tqdm(starts, desc=f"hull ({n} points, d={d})", unit="batch")
+  for start in starts:
+    rows = slice(start, min(start + b, q))
+    xb = np.zeros((b, d), np.float64)
+    xb[:rows.stop - rows.start] = x[rows]
+    xb[rows.stop - rows.start:] = x[rows][:1]  # Padding: copies of a real query.
+    real = np.arange(b) < rows.stop - rows.start
+    res = _solve_batch(a, a_c, mu, xb - mu, real, pricer, insert, solve, cfg, m, k, eps,
+                       max_norm_a)
+    out.put(rows, {key: val[real] for key, val in res.items()})
+    if cfg.progress:
+      starts.set_postfix(outside=f"{np.mean(out.outside[:rows.stop]):.2f}",
+                         passes=f"{np.mean(out.passes[:rows.stop]):.1f}")
+  return out.result(mu, cfg.rel_tol)
+
+
+def _solve_batch(a, a_c, mu, xc, real, pricer, insert, solve, cfg, m, k, eps, max_norm_a):
+  """One batch of B (padded) centred queries xc (B, d) float64; returns per-query arrays."""
+  bsz, d = xc.shape
+  dt = cfg.dtype
+  x32 = xc.astype(dt)
+  x_dev = backend.to_device(x32)
+  norm_x = np.linalg.norm(xc, axis=1)
+  rounding = math.sqrt(d) * eps
+
+  # Pass 1: nearest neighbours (warm start and the d_NN baseline).
+  vals, idx = pricer(x32, nearest=True)
+  nearest = idx[:, 0]
+  d_nn = np.linalg.norm(xc - (a[nearest].astype(np.float64) - mu), axis=1)
+  floor = 10.0 * rounding * (norm_x + max_norm_a)
+  abs_tol = np.maximum(cfg.abs_tol if cfg.abs_tol is not None else 1e-4 * d_nn, floor)
+
+  slots = backend.to_device(np.full((bsz, k), -1, np.int32))
+  vecs = backend.to_device(np.zeros((bsz, k, d), dt))
+  gram = backend.to_device(np.zeros((bsz, k, k), dt))
+  alpha0 = np.zeros((bsz, k), dt)
+  slots, vecs, gram = insert(slots, vecs, gram, backend.to_device(alpha0),
+                             backend.to_device(idx.astype(np.int32)),
+                             backend.to_device(a_c[np.maximum(idx, 0)]),
+                             backend.to_device(vals > kernels.NEG / 2))
+  alpha0[:, 0] = 1.0  # The nearest neighbour (candidate 0) went into slot 0.
+  alpha = backend.to_device(alpha0)
+
+  active = real.copy()
+  res = {
+      "upper_bound": np.zeros(bsz), "lower_bound": np.zeros(bsz), "rel_gap": np.ones(bsz),
+      "projection": np.zeros((bsz, d)), "normal": np.zeros((bsz, d)), "offset": np.zeros(bsz),
+      "slots": np.full((bsz, k), -1, np.int64), "alpha": np.zeros((bsz, k)),
+      "passes": np.ones(bsz, np.int64), "iterations": np.zeros(bsz, np.int64),
+      "nearest_index": nearest, "nearest_distance": d_nn, "abs_tol": abs_tol,
+      "converged": np.zeros(bsz, bool),
+  }
+  abs_tol2 = backend.to_device(((0.5 * abs_tol) ** 2).astype(dt))
+  inner_rel = backend.to_device(np.asarray(0.25 * cfg.rel_tol, dt))
+  for _ in range(cfg.max_passes - 1):
+    alpha, its = solve(x_dev, vecs, gram, alpha, slots, backend.to_device(active), abs_tol2,
+                       inner_rel)
+    al = backend.to_numpy(alpha).astype(np.float64)
+    al = np.maximum(al, 0.0)
+    al /= al.sum(1, keepdims=True)
+    sl = backend.to_numpy(slots).astype(np.int64)
+    proj = _combine(a, mu, sl, al)
+    r = xc - proj
+    ub = np.linalg.norm(r, axis=1)
+    r32 = r.astype(dt)
+    vals, idx = pricer(r32, nearest=False)
+    rn = np.linalg.norm(r32.astype(np.float64), axis=1)
+    safe = np.maximum(rn, 1e-300)
+    allowance = rounding * rn * (max_norm_a + norm_x)
+    top = vals[:, 0] + allowance  # >= max_i <r32, a_i> (up to rounding).
+    lb = (r32.astype(np.float64) * xc).sum(1) - top
+    lb = np.where(rn > 0, lb / safe, 0.0)
+    relgap = np.where(ub > 0, (ub - np.maximum(lb, 0.0)) / np.maximum(ub, 1e-300), 0.0)
+    inside = ub <= abs_tol
+    done = np.logical_or(relgap <= cfg.rel_tol, inside)
+    upd = active
+    res["upper_bound"][upd] = ub[upd]
+    res["lower_bound"][upd] = np.maximum(lb, 0.0)[upd]
+    res["rel_gap"][upd] = relgap[upd]
+    res["projection"][upd] = proj[upd]
+    normal = r32.astype(np.float64) / safe[:, None]
+    res["normal"][upd] = normal[upd]
+    res["offset"][upd] = (top / safe)[upd]  # Centred; the mean is added in `result`.
+    res["slots"][upd] = sl[upd]
+    res["alpha"][upd] = al[upd]
+    res["passes"][upd] += 1
+    res["iterations"][upd] += backend.to_numpy(its).astype(np.int64)[upd]
+    res["converged"][upd] = done[upd]
+    active = np.logical_and(active, ~done)
+    if not active.any():
+      break
+    rp = (r32.astype(np.float64) * proj).sum(1)
+    ok = np.logical_and(vals > rp[:, None], active[:, None])
+    slots, vecs, gram = insert(slots, vecs, gram, alpha, backend.to_device(idx.astype(np.int32)),
+                               backend.to_device(a_c[np.maximum(idx, 0)]), backend.to_device(ok))
+  return res
+
+
+def _combine(a: np.ndarray, mu: np.ndarray, slots: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+  """sum_j alpha_j (a_{slot_j} - mu) per query (B, d), float64, reading only the support rows."""
+  qi, kj = np.nonzero(alpha > 0)
+  w = scipy.sparse.csr_matrix((alpha[qi, kj], (qi, slots[qi, kj])),
+                              shape=(alpha.shape[0], a.shape[0]))
+  return np.asarray(w @ a, dtype=np.float64) - np.asarray(w.sum(1)) * mu
+
+
+class _Outputs:
+  """Per-query result buffers, filled batch by batch."""
+
+  def __init__(self, q: int, d: int):
+    self.q, self.d = q, d
+    self.parts = []
+    self.outside = np.zeros(q, bool)
+    self.passes = np.zeros(q)
+
+  def put(self, rows: slice, res: dict) -> None:
+    self.parts.append(res)
+    self.outside[rows] = res["lower_bound"] > 0
+    self.passes[rows] = res["passes"]
+
+  def result(self, mu: np.ndarray, rel_tol: float) -> HullResult:
+    def cat(key, shape, dtype):
+      if not self.parts:
+        return np.zeros(shape, dtype)
+      return np.concatenate([p[key] for p in self.parts]).astype(dtype)
+    q, d = self.q, self.d
+    alpha = cat("alpha", (q, 1), np.float64)
+    slots = cat("slots", (q, 1), np.int64)
+    order = np.argsort(-alpha, axis=1, kind="stable")
+    alpha = np.take_along_axis(alpha, order, axis=1)
+    slots = np.take_along_axis(slots, order, axis=1)
+    nnz = (alpha > 0).sum(1)
+    width = max(int(nnz.max()) if q else 1, 1)
+    alpha, slots = alpha[:, :width], slots[:, :width]
+    slots = np.where(alpha > 0, slots, -1)
+    ub = cat("upper_bound", (q,), np.float64)
+    lb = cat("lower_bound", (q,), np.float64)
+    normal = cat("normal", (q, d), np.float64)
+    tol = cat("abs_tol", (q,), np.float64)
+    return HullResult(
+        distance=ub, lower_bound=lb, upper_bound=ub, rel_gap=cat("rel_gap", (q,), np.float64),
+        outside=lb > 0, inside=ub <= tol, converged=cat("converged", (q,), bool),
+        projection=cat("projection", (q, d), np.float64) + mu, support=slots, weights=alpha,
+        nnz=nnz, nearest_index=cat("nearest_index", (q,), np.int64),
+        nearest_distance=cat("nearest_distance", (q,), np.float64),
+        hyperplane_normal=normal, hyperplane_offset=cat("offset", (q,), np.float64) + normal @ mu,
+        abs_tol=tol, passes=cat("passes", (q,), np.int64),
+        iterations=cat("iterations", (q,), np.int64), rel_tol=rel_tol)
