@@ -30,6 +30,23 @@ FORCE = flags.DEFINE_list(
     "force", [], "Steps to recompute even when a cached artifact exists ('all' for every step); "
     "replaced artifacts are moved aside, never deleted.")
 SEED = flags.DEFINE_integer("seed", 0, "Global seed; the same flags give the same numbers.")
+STRATEGY = flags.DEFINE_enum(
+    "strategy", "default", ["default", "one_device", "mirrored", "multi_worker_mirrored", "tpu"],
+    "tf.distribute strategy for training, attacks and the hull solver's pricing passes.")
+TPU = flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu: a name, grpc://host:8470, "
+                          "or 'local' on a TPU VM.")
+
+
+def strategy():
+  """The strategy chosen by --strategy/--tpu (built once per process)."""
+  global _STRATEGY
+  if _STRATEGY is None:
+    from tfhull import distribute  # pylint: disable=g-import-not-at-top
+    _STRATEGY = distribute.get_strategy(STRATEGY.value, TPU.value)
+  return _STRATEGY
+
+
+_STRATEGY = None
 
 # Artifact-directory overrides, one per artifact a step can read.
 INPUT_DIRS = {
@@ -51,7 +68,16 @@ def run_step(module, params: Mapping[str, Any], inputs: Mapping[str, artifacts.A
       component=module.NAME, version=module.VERSION, artifact_type=module.OUTPUT_TYPE,
       params=dict(params, seed=SEED.value) if "seed" not in params else params,
       inputs={k: inputs[k] for k in module.INPUTS}, output_root=OUTPUT_ROOT.value, build=build,
-      force=force, flags=FLAGS.flags_into_string())
+      force=force, flags=resolved_flags())
+
+
+def resolved_flags() -> str:
+  """The project's resolved flags in flagfile format (provenance; absl/TF internals left out)."""
+  lines = []
+  for module, module_flags in sorted(FLAGS.flags_by_module_dict().items()):
+    if module.split(".")[0] in ("components", "pipelines", "__main__"):
+      lines.extend(f.serialize() for f in module_flags if f.serialize())
+  return "\n".join(sorted(set(lines))) + "\n"
 
 
 def override(name: str, expected_type: str) -> Optional[artifacts.Artifact]:
@@ -68,7 +94,6 @@ def exit_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
     try:
       return fn(*args, **kwargs)
     except UserError as e:
-      logging.flush() if hasattr(logging, "flush") else None
       print(f"tfhull: error: {e}", file=sys.stderr)
       sys.exit(2)
   return wrapped
@@ -77,4 +102,6 @@ def exit_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
 def main(step_name: str) -> None:
   """Entry point of `python -m components.<step_name>`: runs the pipeline up to that step."""
   from pipelines import full  # Imported here: it imports every component and defines its flags.
-  app.run(exit_on_user_error(lambda argv: full.run_until(step_name, argv)))
+  def run(argv):
+    full.run_until(step_name, argv)
+  app.run(exit_on_user_error(run))

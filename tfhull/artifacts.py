@@ -198,6 +198,9 @@ def run(component: str, version: str, artifact_type: str, params: Mapping[str, A
   except BaseException:
     if io.exists(tmp):
       io.gfile.rmtree(tmp)
+    step_dir = io.join(output_root, component)
+    if io.exists(step_dir) and not io.gfile.listdir(step_dir):
+      io.gfile.rmtree(step_dir)  # Leave nothing behind when the first build of a step fails.
     raise
   logging.info("%s: wrote %s in %.1fs", component, uri, meta["wall_seconds"])
   return Artifact(uri=uri, metadata=meta)

@@ -3,6 +3,10 @@
 Importing this package does not import TensorFlow under `KERAS_BACKEND=jax`.
 """
 
+from tfhull.hull.classes import hull_membership
+from tfhull.hull.classes import Membership
+from tfhull.hull.classes import per_class_distances
+from tfhull.hull.classes import PerClassResult
 from tfhull.hull.solver import HullResult
 from tfhull.hull.solver import project_onto_hull
 from tfhull.hull.solver import SolverConfig

@@ -103,8 +103,8 @@ def insert_atoms(slots, vecs, gram, alpha, new_idx, new_vecs, ok):
 
 
 def restricted_solve(x, vecs, gram, alpha, slots, active, abs_tol2, inner_rel, *,
-                     refresh_every: int, max_refreshes: int):
-  """Pairwise Frank-Wolfe with exact line search on each query's working set.
+                     refresh_every: int, max_refreshes: int, cg_steps: int = 16):
+  """Pairwise Frank-Wolfe with exact line search and subspace steps on each query's working set.
 
   Minimises 1/2 |x - V^T alpha|^2 over the simplex restricted to the filled slots. Steps are done
   in Gram space (O(BK) each); every `refresh_every` steps the residual r = x - V^T alpha and the
@@ -162,14 +162,60 @@ def restricted_solve(x, vecs, gram, alpha, slots, active, abs_tol2, inner_rel, *
     grad = grad + gamma[:, None] * (row_s - row_v)
     return alpha, grad, its + ops.cast(upd, "int32"), upd
 
+  def subspace_step(alpha, grad, upd):
+    """Wolfe-style minor cycle: towards the affine minimiser on the current support.
+
+    Approximately solves min 1/2 d^T G d + grad^T d s.t. sum(d) = 0, d = 0 off the support by
+    projected conjugate gradients (`cg_steps` batched (K, K) mat-vecs), then takes the exact
+    line-search step along d, cut where the first weight reaches zero. Pairwise steps alone crawl
+    on faces of the hull; this is the paper's "subspace minimisation".
+    """
+    on_f = ops.cast(alpha > 0, dtype)
+    count = ops.maximum(ops.sum(on_f, axis=1, keepdims=True), 1.0)
+
+    def proj(v):
+      v = v * on_f
+      return (v - ops.sum(v, axis=1, keepdims=True) / count) * on_f
+
+    def cg(_, carry):
+      d, r, p, rr = carry
+      gp = proj(ops.einsum("bkl,bl->bk", gram, p))
+      pgp = ops.sum(p * gp, axis=1)
+      a = ops.where(ops.logical_and(pgp > tiny, rr > tiny), rr / ops.maximum(pgp, tiny),
+                    ops.zeros_like(rr))
+      d = d + a[:, None] * p
+      r = r - a[:, None] * gp
+      rr_new = ops.sum(r * r, axis=1)
+      beta = ops.where(rr > tiny, rr_new / ops.maximum(rr, tiny), ops.zeros_like(rr))
+      return d, r, r + beta[:, None] * p, rr_new
+
+    r0 = -proj(grad)
+    d, _, _, _ = ops.fori_loop(0, cg_steps, cg,
+                               (ops.zeros_like(alpha), r0, r0, ops.sum(r0 * r0, axis=1)))
+    slope = ops.sum(grad * d, axis=1)
+    curv = ops.einsum("bk,bkl,bl->b", d, gram, d)
+    t_star = ops.where(curv > tiny, -slope / ops.maximum(curv, tiny), ops.zeros_like(slope))
+    ratio = ops.where(d < 0, alpha / ops.minimum(d, -tiny), -ops.ones_like(alpha) * big)
+    t_max = -ops.max(ratio, axis=1)  # Largest step keeping every weight >= 0.
+    t = ops.clip(ops.minimum(t_star, t_max), 0.0, 1e30)
+    ok = ops.logical_and(upd, ops.logical_and(slope < 0, ops.all(ops.isfinite(d), axis=1)))
+    t = ops.where(ok, t, ops.zeros_like(t))
+    new = alpha + t[:, None] * d
+    hit = ops.logical_and(ops.logical_and(d < 0, (t >= t_max)[:, None]),
+                          ops.abs(ratio + t[:, None]) <= 1e-6 * ops.abs(t[:, None]))
+    new = ops.where(ops.logical_or(hit, new < 0), ops.zeros_like(new), new)
+    return new / ops.sum(new, axis=1, keepdims=True)
+
   def outer_cond(i, alpha, its, upd):
     return ops.logical_and(i < max_refreshes, ops.any(upd))
 
   def outer_body(i, alpha, its, upd):
     grad, _ = exact_state(alpha)
     alpha, grad, its, upd = ops.fori_loop(0, refresh_every, step, (alpha, grad, its, upd))
-    # Renormalise against drift, then recheck convergence exactly.
+    # Renormalise against drift, take the subspace step, then recheck convergence exactly.
     alpha = alpha / ops.sum(alpha, axis=1, keepdims=True)
+    grad, _ = exact_state(alpha)
+    alpha = subspace_step(alpha, grad, upd)
     grad, r2 = exact_state(alpha)
     return i + 1, alpha, its, todo(alpha, grad, r2)
 

@@ -23,7 +23,6 @@ import math
 from typing import Any, Optional
 
 import numpy as np
-import scipy.sparse
 
 from tfhull.hull import backend
 from tfhull.hull import kernels
@@ -98,6 +97,10 @@ class SolverConfig:
   progress: bool = False         # tqdm progress bar over batches.
 
 
+def _pow2(n: int) -> int:
+  return 1 << max(0, int(n) - 1).bit_length()
+
+
 def _as_array(x, what: str) -> np.ndarray:
   if hasattr(x, "numpy"):
     x = x.numpy()
@@ -122,8 +125,8 @@ class _Pricer:
     n, d = a_c.shape
     self.m = m
     self.dtype = cfg.dtype
-    chunk = max(min(cfg.chunk_size, n), m)
-    chunk = -(-chunk // 8) * 8
+    # Chunks of a power-of-two size when n is small, so nearby n (per-class hulls) share traces.
+    chunk = max(min(cfg.chunk_size, _pow2(n)), m, 8)
     n_chunks = -(-n // chunk)
     self.strategy = strategy
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
@@ -254,7 +257,7 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
     a_c[s:s + 65536] = a[s:s + 65536].astype(np.float64) - mu
   max_norm_a = float(np.sqrt((a_c.astype(np.float64) ** 2).sum(1).max()))
   m = min(cfg.atoms_per_pass, n)
-  k = max(min(cfg.working_set_size, n), m)
+  k = max(min(cfg.working_set_size, _pow2(n)), m)
   b = max(1, min(cfg.batch_size, q))
   pricer = _Pricer(a_c, cfg, m, strategy)
   insert = backend.compile_fn(kernels.insert_atoms)
@@ -366,10 +369,9 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, solve, cfg, m, k, eps, ma
 
 def _combine(a: np.ndarray, mu: np.ndarray, slots: np.ndarray, alpha: np.ndarray) -> np.ndarray:
   """sum_j alpha_j (a_{slot_j} - mu) per query (B, d), float64, reading only the support rows."""
-  qi, kj = np.nonzero(alpha > 0)
-  w = scipy.sparse.csr_matrix((alpha[qi, kj], (qi, slots[qi, kj])),
-                              shape=(alpha.shape[0], a.shape[0]))
-  return np.asarray(w @ a, dtype=np.float64) - np.asarray(w.sum(1)) * mu
+  qi, kj = np.nonzero(alpha > 0)  # Row-major: qi ascending, every query has a nonzero weight.
+  rows = (a[slots[qi, kj]].astype(np.float64) - mu) * alpha[qi, kj][:, None]
+  return np.add.reduceat(rows, np.searchsorted(qi, np.arange(alpha.shape[0])), axis=0)
 
 
 class _Outputs:

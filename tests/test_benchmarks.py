@@ -1,0 +1,68 @@
+"""Tests of the hull-solver benchmark: its data generator and its --quick smoke run."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from benchmarks import hull_solver
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def test_structured_images_shape_range_and_determinism():
+  x, y = hull_solver.structured_images(50, seed=3)
+  assert x.shape == (50, 784) and x.dtype == np.float32 and y.shape == (50,)
+  assert x.min() >= 0.0 and x.max() <= 1.0
+  np.testing.assert_array_equal(x, hull_solver.structured_images(50, seed=3)[0])
+  other, _ = hull_solver.structured_images(50, seed=3, stream=1)
+  assert not np.allclose(x, other)
+  rgb, _ = hull_solver.structured_images(4, side=8, channels=3, seed=3)
+  assert rgb.shape == (4, 192)
+
+
+def test_structured_images_low_effective_rank():
+  x, _ = hull_solver.structured_images(600, seed=0)
+  s = np.linalg.svd(x - x.mean(0), compute_uv=False) ** 2
+  assert np.searchsorted(np.cumsum(s) / s.sum(), 0.95) < 40  # Of 784 dimensions.
+
+
+def test_fit_slope():
+  assert hull_solver.fit_slope([1e3, 1e4], [2.0, 20.0]) == pytest.approx(1.0)
+  assert hull_solver.fit_slope([1e3], [2.0]) is None
+
+
+def test_quick_benchmark_json():
+  pytest.importorskip("cvxpy")
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.hull_solver", "--quick", "--json"],
+                        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+                        check=False)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  report = json.loads(proc.stdout)
+  assert {"config", "machine", "cases", "scaling", "targets", "total_wall_s"} <= set(report)
+  assert report["machine"]["cpu_count"] >= 1 and report["machine"]["keras_backend"]
+  names = [c["case"] for c in report["cases"]]
+  assert names == ["synthetic-300", "synthetic-1000", "digits"]
+  for case in report["cases"]:
+    tf_stats, exact = case["tfhull"], case["exact_wolfe"]
+    assert tf_stats["s_per_query"] > 0 and tf_stats["mean_passes"] >= 1
+    assert tf_stats["fraction_converged"] == 1.0
+    assert tf_stats["max_rel_gap"] is None or tf_stats["max_rel_gap"] <= 1e-4
+    assert exact["queries"] == 8 and exact["all_converged"]
+    assert exact["max_rel_error"] <= 1e-4, case
+    assert exact["interval_violations"] == 0, case
+    assert {"CLARABEL", "ECOS"} == set(case["cvxpy"])
+    assert "speedup_vs_clarabel" in case and "speedup_vs_ecos" in case
+  small = report["cases"][0]
+  assert small["cvxpy"]["CLARABEL"]["status"] == "measured"
+  assert small["cvxpy"]["CLARABEL"]["max_rel_error_vs_exact"] < 1e-4
+  assert small["speedup_vs_clarabel"] > 1
+  # n = 1000 is above the quick caps: estimated, and labelled so.
+  assert report["cases"][1]["cvxpy"]["CLARABEL"]["status"].startswith("not run (too slow")
+  assert report["cases"][1]["speedup_vs_clarabel_basis"].startswith("estimated")
+  assert report["scaling"]["tfhull_log_time_vs_log_n_slope"] is not None

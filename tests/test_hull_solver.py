@@ -1,0 +1,268 @@
+"""tfhull.hull.project_onto_hull against exact references, known geometry and invariants."""
+
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from tfhull import hull
+from tfhull.hull import backend
+from tfhull.hull import reference
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _structured(rng, n, d, rank=12):
+  """Nonnegative low-rank 'image-like' points in [0, 1]."""
+  basis = rng.random((rank, d)) ** 3
+  x = rng.gamma(0.5, size=(n, rank)) @ basis
+  x /= x.max(axis=1, keepdims=True)
+  return np.clip(x + 0.03 * rng.standard_normal((n, d)), 0, 1).astype(np.float32)
+
+
+def _check_invariants(points, queries, res, rel_tol=1e-4):
+  q = len(queries)
+  assert res.distance.shape == (q,) and res.projection.shape == queries.shape
+  assert np.all(res.lower_bound >= 0)
+  assert np.all(res.lower_bound <= res.upper_bound + 1e-12)
+  # Weights on the simplex, indices valid, and they reproduce the projection.
+  w = res.weights
+  assert np.all(w >= 0)
+  np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-9)
+  assert np.all((res.support >= 0) == (w > 0))
+  assert res.support.max() < len(points)
+  recon = np.einsum("qk,qkd->qd", w, points.astype(np.float64)[np.maximum(res.support, 0)])
+  np.testing.assert_allclose(recon, res.projection, atol=1e-5)
+  np.testing.assert_allclose(np.linalg.norm(queries - res.projection, axis=1), res.distance,
+                             rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(res.nnz, (w > 0).sum(1))
+  assert np.all(res.converged)
+  # Outside verdicts are certified, and the separating hyperplane really separates.
+  out = res.outside
+  assert np.all(res.lower_bound[out] > 0)
+  assert np.all(res.rel_gap[out] <= rel_tol)
+  sep = points.astype(np.float64) @ res.hyperplane_normal[out].T  # (n, q_out)
+  assert np.all(sep <= res.hyperplane_offset[out][None, :] + 1e-6)
+  assert np.all(np.einsum("qd,qd->q", queries[out], res.hyperplane_normal[out]) >
+                res.hyperplane_offset[out])
+
+
+@pytest.mark.parametrize("n,d,seed", [(300, 20, 0), (1000, 64, 1), (2000, 784, 2)])
+def test_matches_exact_reference(n, d, seed):
+  rng = np.random.default_rng(seed)
+  points = _structured(rng, n, d)
+  outside = _structured(rng, 24, d)
+  mix = rng.dirichlet(np.ones(5), size=8)
+  inside = np.einsum("qk,qkd->qd", mix, points[rng.integers(0, n, (8, 5))]).astype(np.float32)
+  queries = np.concatenate([outside, inside, points[:3]])
+  res = hull.project_onto_hull(points, queries, batch_size=16)
+  _check_invariants(points, queries, res)
+  for i, x in enumerate(queries):
+    exact = reference.min_norm_point(points.astype(np.float64), x.astype(np.float64)).distance
+    if i < len(outside):
+      assert res.outside[i] and not res.inside[i]
+      # The certified interval contains the exact distance, and the answer is within rel_tol.
+      assert res.lower_bound[i] <= exact * (1 + 1e-9) + 1e-12
+      assert exact <= res.upper_bound[i] * (1 + 1e-9) + 1e-12
+      assert abs(res.distance[i] - exact) <= 1e-4 * exact
+    else:
+      assert res.inside[i] and not res.outside[i]
+      assert res.distance[i] <= res.abs_tol[i]
+      assert exact < 1e-6
+  # A query equal to a training point: distance 0 and that point is its nearest neighbour.
+  np.testing.assert_array_equal(res.distance[-3:], 0.0)
+  np.testing.assert_array_equal(res.nearest_index[-3:], [0, 1, 2])
+  np.testing.assert_array_equal(res.nearest_distance[-3:], 0.0)
+
+
+def test_simplex_face_and_cube_vertices():
+  d = 6
+  simplex = np.eye(d, dtype=np.float32)  # Standard simplex; its hull is the face sum(x) = 1.
+  t = np.array([0.1, 0.5, 2.0])
+  queries = (1.0 / d + t[:, None]) * np.ones((3, d), np.float32)
+  res = hull.project_onto_hull(simplex, queries)
+  np.testing.assert_allclose(res.distance, t * math.sqrt(d), rtol=1e-5)
+  np.testing.assert_allclose(res.projection, np.full((3, d), 1.0 / d), atol=1e-5)
+  assert np.all(res.outside)
+
+  cube = np.array([[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)], np.float32)
+  queries = np.array([[2, .5, .5], [.5, .5, -3], [2, 2, 2], [.3, .6, .9], [1, 1, 1]], np.float32)
+  res = hull.project_onto_hull(cube, queries)
+  np.testing.assert_allclose(res.distance[:3], [1, 3, math.sqrt(3)], rtol=1e-5)
+  np.testing.assert_array_equal(res.outside, [True, True, True, False, False])
+  np.testing.assert_array_equal(res.inside, [False, False, False, True, True])
+
+
+def test_degenerate_sizes_and_duplicates():
+  rng = np.random.default_rng(3)
+  # n = 1: the hull is a point.
+  a = rng.random((1, 5))
+  x = rng.random((4, 5))
+  res = hull.project_onto_hull(a, x)
+  np.testing.assert_allclose(res.distance, np.linalg.norm(x - a, axis=1), rtol=1e-6)
+  np.testing.assert_array_equal(res.support[:, 0], 0)
+  # d = 1: the hull is an interval.
+  res = hull.project_onto_hull(np.array([[0.0], [1.0], [3.0]]), np.array([[-2.0], [2.0], [5.0]]))
+  np.testing.assert_allclose(res.distance, [2.0, 0.0, 2.0], atol=1e-6)
+  np.testing.assert_array_equal(res.inside, [False, True, False])
+  # Duplicated points change nothing.
+  points = _structured(rng, 200, 16)
+  queries = _structured(rng, 10, 16)
+  once = hull.project_onto_hull(points, queries)
+  twice = hull.project_onto_hull(np.concatenate([points, points, points[:50]]), queries)
+  np.testing.assert_allclose(once.distance, twice.distance, rtol=2e-4)
+
+
+def test_translation_and_scale_invariance():
+  rng = np.random.default_rng(4)
+  points, queries = _structured(rng, 400, 32), _structured(rng, 12, 32)
+  base = hull.project_onto_hull(points, queries)
+  moved = hull.project_onto_hull(3.0 * points + 5.0, 3.0 * queries + 5.0)
+  np.testing.assert_allclose(moved.distance, 3.0 * base.distance, rtol=2e-4)
+
+
+def test_chunked_pricing_and_float64_agree():
+  rng = np.random.default_rng(5)
+  points, queries = _structured(rng, 700, 40), _structured(rng, 20, 40)
+  base = hull.project_onto_hull(points, queries)
+  chunked = hull.project_onto_hull(points, queries, chunk_size=64, batch_size=7)
+  exact = hull.project_onto_hull(points, queries, dtype="float64", rel_tol=1e-8)
+  np.testing.assert_allclose(chunked.distance, base.distance, rtol=2e-4)
+  np.testing.assert_allclose(exact.distance, base.distance, rtol=2e-4)
+  assert np.all(exact.rel_gap <= 1e-8)
+  np.testing.assert_array_equal(chunked.nearest_index, base.nearest_index)
+
+
+def test_too_small_working_set_is_reported_not_hidden():
+  rng = np.random.default_rng(6)
+  points, queries = _structured(rng, 2000, 200, rank=60), _structured(rng, 8, 200, rank=60)
+  res = hull.project_onto_hull(points, queries, working_set_size=4, atoms_per_pass=2,
+                               max_passes=3)
+  exact = np.array([reference.min_norm_point(points.astype(np.float64),
+                                             x.astype(np.float64)).distance for x in queries])
+  # Not converged, but the interval it reports is still valid.
+  assert not np.all(res.converged)
+  assert np.all(res.lower_bound <= exact * (1 + 1e-9))
+  assert np.all(exact <= res.upper_bound * (1 + 1e-9))
+
+
+def test_wendel_theorem():
+  """N = 2d symmetric points: the origin is outside their hull with probability exactly 1/2."""
+  d, trials = 4, 300
+  rng = np.random.default_rng(7)
+  origin = np.zeros((1, d), np.float32)
+  outside = 0
+  for _ in range(trials):
+    res = hull.hull_membership(rng.standard_normal((2 * d, d)).astype(np.float32), origin)
+    assert res.verdict[0] in ("inside", "outside")
+    outside += res.outside[0]
+  sigma = math.sqrt(0.25 / trials)
+  assert abs(outside / trials - 0.5) < 3 * sigma
+
+
+def test_membership_witnesses():
+  rng = np.random.default_rng(8)
+  points = rng.standard_normal((60, 5))
+  inside_q = rng.dirichlet(np.ones(60), size=3) @ points
+  outside_q = 10 + rng.standard_normal((3, 5))
+  m = hull.hull_membership(points, np.concatenate([inside_q, outside_q]))
+  np.testing.assert_array_equal(m.verdict, ["inside"] * 3 + ["outside"] * 3)
+  r = m.result
+  recon = np.einsum("qk,qkd->qd", r.weights, points[np.maximum(r.support, 0)])
+  np.testing.assert_allclose(recon[:3], inside_q, atol=1e-3)
+
+
+def test_per_class_distances():
+  rng = np.random.default_rng(9)
+  a = rng.standard_normal((50, 3))
+  b = rng.standard_normal((50, 3)) + np.array([20.0, 0, 0])
+  points = np.concatenate([a, b])
+  labels = np.repeat([0, 1], 50)
+  queries = np.stack([a[:5].mean(0), b[:5].mean(0)])  # Inside their own class hulls.
+  pc = hull.per_class_distances(points, labels, queries, [0, 1])
+  np.testing.assert_allclose(pc.own_distance, 0.0, atol=1e-3)
+  np.testing.assert_array_equal(pc.nearest_other_class, [1, 0])
+  assert np.all(pc.nearest_other_distance > 10)
+  assert np.all(pc.closer_to_own)
+  with pytest.raises(ValueError, match="class 2 has no points"):
+    hull.per_class_distances(points, labels, queries, [0, 1], num_classes=3)
+
+
+@pytest.mark.parametrize("points,queries,match", [
+    (np.full((3, 2), np.nan), np.zeros((1, 2)), "NaN or Inf"),
+    (np.zeros((3, 2)), np.array([[np.inf, 0.0]]), "NaN or Inf"),
+    (np.zeros((3, 2)), np.zeros((1, 3)), "3 dimensions but points have 2"),
+    (np.zeros((0, 2)), np.zeros((1, 2)), "empty"),
+    (np.zeros(3), np.zeros((1, 3)), "must be 2-D"),
+    (np.array([["a", "b"]]), np.zeros((1, 2)), "numeric"),
+])
+def test_bad_input(points, queries, match):
+  with pytest.raises(ValueError, match=match):
+    hull.project_onto_hull(points, queries)
+
+
+def test_bad_options():
+  with pytest.raises(ValueError, match="rel_tol"):
+    hull.project_onto_hull(np.zeros((2, 2)), np.zeros((1, 2)), rel_tol=0)
+  with pytest.raises(TypeError, match="unknown solver option"):
+    hull.project_onto_hull(np.zeros((2, 2)), np.zeros((1, 2)), bogus=1)
+
+
+def test_kernels_are_xla_compiled():
+  fn = backend.compile_fn(hull.solver.kernels.price_chunk, nearest=True)
+  assert backend.name() == "tensorflow"
+  assert fn._jit_compile  # pylint: disable=protected-access
+
+
+def _run(code: str, env_extra: dict) -> str:
+  env = dict(os.environ, **env_extra, PYTHONPATH=ROOT)
+  out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  return out.stdout
+
+
+_PROBLEM = """
+import numpy as np
+rng = np.random.default_rng(11)
+points = rng.random((500, 30)).astype(np.float32)
+queries = np.concatenate([rng.random((20, 30)), points[:10] * .5 + points[10:20] * .5]).astype(np.float32)
+"""
+
+
+def test_jax_backend_matches_and_does_not_import_tensorflow(tmp_path):
+  pytest.importorskip("jax")
+  code = _PROBLEM + f"""
+import sys
+from tfhull.hull import project_onto_hull
+res = project_onto_hull(points, queries, chunk_size=128)
+assert "tensorflow" not in sys.modules, "tfhull.hull imported TensorFlow under JAX"
+np.save({str(tmp_path / 'jax.npy')!r}, res.distance)
+"""
+  _run(code, {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
+  exec(_PROBLEM, ns := {})  # pylint: disable=exec-used
+  tf_res = hull.project_onto_hull(ns["points"], ns["queries"], chunk_size=128)
+  np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), tf_res.distance, rtol=2e-4, atol=1e-6)
+
+
+def test_mirrored_strategy_two_replicas_matches_one_device(tmp_path):
+  code = _PROBLEM + f"""
+from tfhull import distribute
+distribute.split_cpu(2)
+import tensorflow as tf
+from tfhull.hull import project_onto_hull
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+assert strategy.num_replicas_in_sync == 2
+res = project_onto_hull(points, queries, chunk_size=64, strategy=strategy)
+np.save({str(tmp_path / 'mirrored.npy')!r}, np.stack([res.distance, res.nearest_index]))
+"""
+  _run(code, {"KERAS_BACKEND": "tensorflow"})
+  exec(_PROBLEM, ns := {})  # pylint: disable=exec-used
+  one = hull.project_onto_hull(ns["points"], ns["queries"], chunk_size=64)
+  distance, nearest = np.load(tmp_path / "mirrored.npy")
+  np.testing.assert_allclose(distance, one.distance, rtol=2e-4, atol=1e-6)
+  np.testing.assert_array_equal(nearest, one.nearest_index)
