@@ -9,9 +9,12 @@ import sys
 import numpy as np
 import pytest
 
-from benchmarks import hull_solver
-
 REPO = pathlib.Path(__file__).resolve().parents[1]
+try:
+  from benchmarks import hull_solver  # pylint: disable=g-import-not-at-top
+except ImportError:  # Bare `pytest` with an editable install older than benchmarks/.
+  sys.path.insert(0, str(REPO))
+  from benchmarks import hull_solver  # pylint: disable=g-import-not-at-top
 
 
 def test_structured_images_shape_range_and_determinism():

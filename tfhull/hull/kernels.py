@@ -102,8 +102,9 @@ def insert_atoms(slots, vecs, gram, alpha, new_idx, new_vecs, ok):
   return slots, vecs, gram
 
 
-def restricted_solve(x, vecs, gram, alpha, slots, active, abs_tol2, inner_rel, *,
-                     refresh_every: int, max_refreshes: int, cg_steps: int = 16):
+def restricted_solve(x, vecs, gram, alpha, slots, active, abs_tol2, subspace_r2, inner_rel, *,
+                     refresh_every: int, max_refreshes: int, cg_steps: int = 8,
+                     subspace_every: int = 4):
   """Pairwise Frank-Wolfe with exact line search and subspace steps on each query's working set.
 
   Minimises 1/2 |x - V^T alpha|^2 over the simplex restricted to the filled slots. Steps are done
@@ -114,7 +115,8 @@ def restricted_solve(x, vecs, gram, alpha, slots, active, abs_tol2, inner_rel, *
   Args:
     x: (B, d) centred queries. vecs: (B, K, d). gram: (B, K, K). alpha: (B, K) on the simplex.
     slots: (B, K) int32 (-1 empty). active: (B,) bool, queries still being solved.
-    abs_tol2: (B,) squared absolute tolerance. inner_rel: () relative-gap target.
+    abs_tol2: (B,) squared absolute tolerance. subspace_r2: (B,) squared residual below which a
+      query also takes subspace steps. inner_rel: () relative-gap target.
 
   Returns:
     alpha (B, K), iterations (B,) int32 spent per query.
@@ -214,8 +216,13 @@ def restricted_solve(x, vecs, gram, alpha, slots, active, abs_tol2, inner_rel, *
     alpha, grad, its, upd = ops.fori_loop(0, refresh_every, step, (alpha, grad, its, upd))
     # Renormalise against drift, take the subspace step, then recheck convergence exactly.
     alpha = alpha / ops.sum(alpha, axis=1, keepdims=True)
-    grad, _ = exact_state(alpha)
-    alpha = subspace_step(alpha, grad, upd)
+    grad, r2 = exact_state(alpha)
+    if cg_steps > 0:
+      # Only for queries near or inside the hull (|r|^2 <= subspace_r2), where pairwise steps
+      # zig-zag on a face; every `subspace_every`-th round, so cheap rounds stay cheap.
+      gate = ops.logical_and(upd, r2 <= subspace_r2)
+      alpha = ops.cond(ops.logical_and(i % subspace_every == subspace_every - 1, ops.any(gate)),
+                       lambda: subspace_step(alpha, grad, gate), lambda: alpha)
     grad, r2 = exact_state(alpha)
     return i + 1, alpha, its, todo(alpha, grad, r2)
 

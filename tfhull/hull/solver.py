@@ -93,6 +93,9 @@ class SolverConfig:
   chunk_size: int = 16384        # Rows of A per pricing matmul.
   refresh_every: int = 32        # Gram-space steps between exact residual refreshes.
   max_inner_steps: int = 4096    # Restricted Frank-Wolfe steps per pass.
+  subspace_steps: int = 8        # Conjugate-gradient steps of each subspace (minor-cycle) step,
+  subspace_every: int = 4        # taken every this many refresh rounds (0 steps: never),
+  subspace_below: float = 0.05   # by queries whose residual is below this fraction of d_NN.
   dtype: str = "float32"         # Compute dtype: float32 or float64.
   progress: bool = False         # tqdm progress bar over batches.
 
@@ -263,7 +266,8 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
   insert = backend.compile_fn(kernels.insert_atoms)
   solve = backend.compile_fn(
       kernels.restricted_solve, refresh_every=cfg.refresh_every,
-      max_refreshes=max(1, cfg.max_inner_steps // cfg.refresh_every))
+      max_refreshes=max(1, cfg.max_inner_steps // cfg.refresh_every),
+      cg_steps=cfg.subspace_steps, subspace_every=cfg.subspace_every)
 
   out = _Outputs(q, d)
   starts = range(0, q, b)
@@ -322,10 +326,11 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, solve, cfg, m, k, eps, ma
       "converged": np.zeros(bsz, bool),
   }
   abs_tol2 = backend.to_device(((0.5 * abs_tol) ** 2).astype(dt))
+  subspace_r2 = backend.to_device(((cfg.subspace_below * d_nn) ** 2).astype(dt))
   inner_rel = backend.to_device(np.asarray(0.25 * cfg.rel_tol, dt))
   for _ in range(cfg.max_passes - 1):
     alpha, its = solve(x_dev, vecs, gram, alpha, slots, backend.to_device(active), abs_tol2,
-                       inner_rel)
+                       subspace_r2, inner_rel)
     al = backend.to_numpy(alpha).astype(np.float64)
     al = np.maximum(al, 0.0)
     al /= al.sum(1, keepdims=True)
