@@ -48,6 +48,11 @@ def price_chunk(w, chunk, sqnorm, valid, offset, run_vals, run_idx, *, nearest: 
   return vals, ops.take_along_axis(idx, pos, axis=1)
 
 
+def combine(alpha, vecs):
+  """(B, d) projections V^T alpha of the working sets, from alpha (B, K) and vecs (B, K, d)."""
+  return ops.einsum("bk,bkd->bd", alpha, vecs)
+
+
 def merge_top(vals_list, idx_list):
   """Merges several (B, m) top-m lists (e.g. one per replica) into one."""
   m = vals_list[0].shape[1]
