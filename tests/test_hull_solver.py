@@ -137,6 +137,9 @@ def test_chunked_pricing_and_float64_agree():
   np.testing.assert_allclose(exact.distance, base.distance, rtol=2e-4)
   assert np.all(exact.rel_gap <= 1e-8)
   np.testing.assert_array_equal(chunked.nearest_index, base.nearest_index)
+  # Points streamed from the host chunk by chunk (larger than the device budget): same answers.
+  streamed = hull.project_onto_hull(points, queries, chunk_size=64, device_bytes=1)
+  np.testing.assert_allclose(streamed.distance, chunked.distance, rtol=1e-9)
 
 
 def test_too_small_working_set_is_reported_not_hidden():

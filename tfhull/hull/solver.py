@@ -93,6 +93,7 @@ class SolverConfig:
   working_set_size: int = 128    # K slots per query; must exceed the support size + m.
   atoms_per_pass: int = 16       # m violators added per pass.
   chunk_size: int = 16384        # Rows of A per pricing matmul.
+  device_bytes: int = 4 << 30    # Keep A on the device up to this size; beyond, stream chunks.
   refresh_every: int = 32        # Gram-space steps between exact residual refreshes.
   max_inner_steps: int = 4096    # Restricted Frank-Wolfe steps per pass.
   subspace_steps: int = 8        # Conjugate-gradient steps of each subspace (minor-cycle) step,
@@ -147,10 +148,11 @@ class _Pricer:
                           np.int32(c * chunk)))
     self._fns = {nearest: backend.compile_fn(kernels.price_chunk, nearest=nearest)
                  for nearest in (True, False)}
-    if strategy is None:
-      self.device_chunks = [tuple(backend.to_device(a) for a in ch) for ch in self.chunks]
-    else:
+    self.stream = n_chunks * chunk * d * np.dtype(cfg.dtype).itemsize > cfg.device_bytes
+    if strategy is not None:
       self._init_distributed(replicas)
+    elif not self.stream:
+      self.device_chunks = [tuple(backend.to_device(a) for a in ch) for ch in self.chunks]
 
   def _init_distributed(self, replicas: int):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
@@ -182,8 +184,9 @@ class _Pricer:
     w = backend.to_device(w.astype(self.dtype))
     if self.strategy is None:
       fn = self._fns[nearest]
-      for chunk, sqnorm, valid, offset in self.device_chunks:
-        vals, idx = fn(w, chunk, sqnorm, valid, offset, vals, idx)
+      # Device-resident chunks, or (points larger than device_bytes) streamed from the host.
+      for chunk in (self.chunks if self.stream else self.device_chunks):
+        vals, idx = fn(w, *chunk, vals, idx)
     else:
       for group in self.groups:
         gv, gi = self._group_fn[nearest](w, group, vals, idx)
