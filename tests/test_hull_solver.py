@@ -139,7 +139,12 @@ def test_chunked_pricing_and_float64_agree():
   np.testing.assert_array_equal(chunked.nearest_index, base.nearest_index)
   # Points streamed from the host chunk by chunk (larger than the device budget): same answers.
   streamed = hull.project_onto_hull(points, queries, chunk_size=64, device_bytes=1)
-  np.testing.assert_allclose(streamed.distance, chunked.distance, rtol=1e-9)
+  # Same algorithm, same chunks; XLA may fuse the host-fed chunks differently, so float32
+  # rounding (not the tolerance of the solver) bounds the difference.
+  np.testing.assert_allclose(streamed.distance, chunked.distance, rtol=1e-6)
+  np.testing.assert_array_equal(streamed.outside, chunked.outside)
+  assert np.all(streamed.lower_bound <= chunked.upper_bound)
+  assert np.all(chunked.lower_bound <= streamed.upper_bound)
 
 
 def test_too_small_working_set_is_reported_not_hidden():

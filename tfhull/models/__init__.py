@@ -1,0 +1,15 @@
+"""Keras 3 model builders chosen by one spec string, e.g. `mlp:width=1024,depth=3`.
+
+Every model is a functional `keras.Model` whose penultimate layer is named `features` and whose
+final Dense, named `logits`, outputs unnormalized logits (no softmax).
+
+Importing this package does not import Keras; `build` imports it when called.
+"""
+
+from tfhull.models.registry import build
+from tfhull.models.registry import ModelEntry
+from tfhull.models.registry import names
+from tfhull.models.registry import parameter_report
+from tfhull.models.registry import ParameterReport
+from tfhull.models.registry import parse_spec
+from tfhull.models.registry import REGISTRY

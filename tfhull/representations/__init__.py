@@ -1,0 +1,10 @@
+"""Feature representations for hull questions: pixels, Haar wavelet coefficients, layers, logits.
+
+Importing this package does not import TensorFlow; the transforms import it when called.
+"""
+
+from tfhull.representations.haar import haar2d
+from tfhull.representations.haar import haar_features
+from tfhull.representations.haar import inverse_haar2d
+from tfhull.representations.haar import parse_representation
+from tfhull.representations.haar import Representation
