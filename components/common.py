@@ -5,10 +5,11 @@ Each component module `components/NAME.py` defines:
   OUTPUT_TYPE: artifact type, INPUTS: names of upstream artifacts it reads,
   define_flags(): its flags (called once, by `pipelines.full`, so every program knows every flag
     and one flagfile drives the pipeline and each component alone),
+  check_flags(): cheap validation (UserError), run for every step before the first one starts,
   run(inputs: dict[str, Artifact]) -> Artifact: flags -> params -> library call, through
     `run_step`.
 Run alone, a component computes (or finds in the cache) the upstream artifacts it needs, unless
-`--<input>_dir` points at one.
+`--data_artifact`, `--model_artifact` or `--features_artifact` points at one.
 """
 
 import sys
@@ -52,23 +53,23 @@ _STRATEGY = None
 INPUT_DIRS = {
     "data": flags.DEFINE_string("data_artifact", None, "Use this Dataset artifact directory "
                                 "instead of running the data step."),
+    "train": flags.DEFINE_string("model_artifact", None, "Use this Model artifact directory "
+                                 "instead of running the train step."),
+    "features": flags.DEFINE_string("features_artifact", None, "Use this Representation "
+                                    "artifact directory instead of running the features step."),
 }
 
 
-def define_input_override(name: str, help_text: str) -> None:
-  """Registers `--<name>_artifact` so a step's output can be supplied as a directory."""
-  INPUT_DIRS[name] = flags.DEFINE_string(f"{name}_artifact", None, help_text)
-
-
 def run_step(module, params: Mapping[str, Any], inputs: Mapping[str, artifacts.Artifact],
-             build: Callable[[str], Optional[Mapping[str, Any]]]) -> artifacts.Artifact:
-  """Runs (or reuses) a component's artifact under `--output_root`."""
+             build: Callable[..., Optional[Mapping[str, Any]]], *,
+             resumable: bool = False) -> artifacts.Artifact:
+  """Runs (or reuses) a component's artifact under `--output_root` (see `artifacts.run`)."""
   force = "all" in FORCE.value or module.NAME in FORCE.value
   return artifacts.run(
       component=module.NAME, version=module.VERSION, artifact_type=module.OUTPUT_TYPE,
       params=dict(params, seed=SEED.value) if "seed" not in params else params,
       inputs={k: inputs[k] for k in module.INPUTS}, output_root=OUTPUT_ROOT.value, build=build,
-      force=force, flags=resolved_flags())
+      force=force, flags=resolved_flags(), resumable=resumable)
 
 
 def resolved_flags() -> str:

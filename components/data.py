@@ -60,14 +60,23 @@ def params() -> dict:
   }
 
 
+def check_flags() -> None:
+  """Cheap checks of this step's flags (UserError), before any step of the pipeline runs."""
+  if common.override(NAME, OUTPUT_TYPE) is None:
+    p = params()
+    tfhull.data.check_options(p["dataset"], **{k: p[k] for k in _OPTIONS})
+
+
+_OPTIONS = ("train_size", "test_size", "classes", "label_noise", "corruption", "seed")
+
+
 def run(inputs) -> artifacts.Artifact:
   """Returns the `--data_artifact` override, the cached Dataset, or builds it."""
   given = common.override(NAME, OUTPUT_TYPE)
   if given is not None:
     return given
   p = params()
-  options = {k: p[k] for k in ("train_size", "test_size", "classes", "label_noise", "corruption",
-                               "seed")}
+  options = {k: p[k] for k in _OPTIONS}
   tfhull.data.check_options(p["dataset"], **options)  # Before any directory is created.
 
   def build(tmp_dir: str) -> dict:

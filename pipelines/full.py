@@ -15,11 +15,13 @@ from absl import logging
 
 from components import common
 from components import data
+from components import features
 from components import hull
+from components import train
 
 # Pipeline order. Every component's flags are defined here, once, so that one flagfile drives the
 # whole pipeline and each component run alone (`python -m components.<name>`).
-STEPS = (data, hull)
+STEPS = (data, train, features, hull)
 for _step in STEPS:
   _step.define_flags()
 
@@ -33,8 +35,13 @@ def run_until(last: str, argv=()) -> dict:
   names = [s.NAME for s in STEPS]
   if last not in names:
     raise ValueError(f"unknown step {last!r}; steps are {names}")
+  steps = STEPS[:names.index(last) + 1]
+  for step in steps:
+    step.check_flags()  # Every bad flag fails here, before any step writes anything.
+  if common.STRATEGY.value != "default":
+    common.strategy()  # So does an unreachable TPU.
   done = {}
-  for step in STEPS[:names.index(last) + 1]:
+  for step in steps:
     logging.info("=== step %s", step.NAME)
     done[step.NAME] = step.run(done)
   width = max(len(n) for n in done)
@@ -47,7 +54,15 @@ def run_until(last: str, argv=()) -> dict:
 
 
 def _headline(art) -> dict:
-  return {k: v for k, v in art.summary.items() if k in art.summary.get("headline", ())}
+  return {k: _short(v) for k, v in art.summary.items() if k in art.summary.get("headline", ())}
+
+
+def _short(value):
+  if isinstance(value, float):
+    return f"{value:.4g}"
+  if isinstance(value, dict):
+    return ", ".join(f"{k}: {_short(v)}" for k, v in value.items())
+  return value
 
 
 def main(argv):

@@ -107,3 +107,33 @@ def test_npz_loading_refuses_pickles(tmp_path):
   np.savez(path, x=np.array([{"a": 1}], dtype=object))
   with pytest.raises(UserError, match="pickled"):
     io.load_npz(str(path))
+
+
+def test_resumable_build_keeps_its_work_dir_only_across_interruptions(tmp_path):
+  seen = []
+
+  def build(tmp, work, fail=None):
+    seen.append(work)
+    os.makedirs(work, exist_ok=True)
+    with open(os.path.join(work, "progress"), "a") as f:
+      f.write("x")
+    if fail is not None:
+      raise fail
+    io.write_json(os.path.join(tmp, "out.json"), {"steps": len(open(os.path.join(work, "progress")).read())})
+    return {}
+
+  def run(fail=None):
+    return artifacts.run("step", "1", "Thing", {}, {}, str(tmp_path),
+                         lambda tmp, work: build(tmp, work, fail), resumable=True)
+
+  with pytest.raises(KeyboardInterrupt):
+    run(KeyboardInterrupt())
+  assert os.path.exists(os.path.join(seen[0], "progress"))  # Kept for the next run.
+  art = run()
+  assert seen[1] == seen[0] and seen[0] == art.uri + ".work"
+  assert io.read_json(art.path("out.json")) == {"steps": 2}  # Resumed from the first run's work.
+  assert not os.path.exists(seen[0])  # Removed once committed.
+  with pytest.raises(ValueError):
+    artifacts.run("step", "1", "Thing", {"other": 1}, {}, str(tmp_path),
+                  lambda tmp, work: build(tmp, work, ValueError("bad")), resumable=True)
+  assert not os.path.exists(seen[2])  # An error, not an interruption: nothing to resume.

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -33,37 +34,80 @@ def pipeline_run(tmp_path_factory):
   return root, out
 
 
+def _only(root, step):
+  dirs = [d for d in os.listdir(os.path.join(root, step)) if "." not in d]
+  assert len(dirs) == 1, dirs
+  return os.path.join(root, step, dirs[0])
+
+
 def test_full_pipeline_writes_complete_artifacts(pipeline_run):
   root, out = pipeline_run
   assert "Artifacts:" in out.stdout
-  data_dir, = [os.path.join(root, "data", d) for d in os.listdir(os.path.join(root, "data"))]
-  hull_dir, = [os.path.join(root, "hull", d) for d in os.listdir(os.path.join(root, "hull"))]
-  assert data_dir in out.stdout and hull_dir in out.stdout
-  data = artifacts.load(data_dir, "Dataset")
-  hull = artifacts.load(hull_dir, "HullDistances")
-  assert hull.metadata["inputs"]["data"]["fingerprint"] == data.fingerprint
+  dirs = {step: _only(root, step) for step in ("data", "train", "features", "hull")}
+  for d in dirs.values():
+    assert d in out.stdout
+  data = artifacts.load(dirs["data"], "Dataset")
+  model = artifacts.load(dirs["train"], "Model")
+  feats = artifacts.load(dirs["features"], "Representation")
+  hull = artifacts.load(dirs["hull"], "HullDistances")
+  assert model.metadata["inputs"]["data"]["fingerprint"] == data.fingerprint
+  assert feats.metadata["inputs"]["train"]["fingerprint"] == model.fingerprint
+  assert hull.metadata["inputs"]["features"]["fingerprint"] == feats.fingerprint
   assert "--flagfile" not in hull.metadata["flags"] and "--hull_rel_tol" in hull.metadata["flags"]
-  arrays = io.load_npz(os.path.join(hull_dir, "hull.npz"))
-  assert arrays["distance"].shape == (60,)
-  # The summary's numbers are the payload's numbers.
-  assert hull.summary["queries"] == 60
-  assert hull.summary["fraction_outside_certified"] == pytest.approx(arrays["outside"].mean())
-  assert hull.summary["distance"]["50"] == pytest.approx(np.percentile(arrays["distance"], 50))
-  assert np.all(arrays["lower_bound"] <= arrays["upper_bound"])
-  assert arrays["class_upper_bound"].shape == (60, 10)
-  np.testing.assert_allclose(
-      arrays["own_class_distance"],
-      arrays["class_upper_bound"][np.arange(60), arrays["query_labels"]])
+  # The default regime: trained until interpolation.
+  assert model.summary["train_accuracy"] == 1.0 and model.summary["interpolated"]
+  history = io.read_json(os.path.join(dirs["train"], "history.json"))
+  assert len(history["loss"]) == model.summary["epochs_run"]
+  assert os.listdir(os.path.join(dirs["train"], "tensorboard"))
+  assert not os.path.exists(dirs["train"] + ".work")  # Scratch removed once committed.
+  assert feats.summary["spaces"] == {"pixel": 64, "haar:1:top32": 32, "layer:features": 256}
+  for space, dim in feats.summary["spaces"].items():
+    s = hull.summary["spaces"][space]
+    arrays = io.load_npz(os.path.join(dirs["hull"],
+                                      "hull_" + space.replace(":", "_") + ".npz"))
+    assert arrays["distance"].shape == (60,) and s["dim"] == dim
+    # The summary's numbers are the payload's numbers.
+    assert s["queries"] == 60
+    assert s["fraction_outside_certified"] == pytest.approx(arrays["outside"].mean())
+    assert s["distance"]["50"] == pytest.approx(np.percentile(arrays["distance"], 50))
+    assert np.all(arrays["lower_bound"] <= arrays["upper_bound"])
+    assert arrays["class_upper_bound"].shape == (60, 10)
+    np.testing.assert_allclose(
+        arrays["own_class_distance"],
+        arrays["class_upper_bound"][np.arange(60), arrays["query_labels"]])
 
 
 def test_component_alone_reuses_the_cache(pipeline_run):
   root, _ = pipeline_run
-  before = sorted(os.listdir(os.path.join(root, "hull")))
+  before = {s: sorted(os.listdir(os.path.join(root, s))) for s in ("train", "features", "hull")}
   out, _ = _cli("components.hull", "--flagfile=configs/digits_mlp.flags", f"--output_root={root}",
                 *SMALL)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert out.stderr.count("cache hit") == 2
-  assert sorted(os.listdir(os.path.join(root, "hull"))) == before
+  assert out.stderr.count("cache hit") == 4
+  assert {s: sorted(os.listdir(os.path.join(root, s))) for s in before} == before
+
+
+def test_features_of_a_missing_layer_fail_and_write_nothing(pipeline_run):
+  root, _ = pipeline_run
+  before = sorted(os.listdir(os.path.join(root, "features")))
+  out, seconds = _cli("components.features", "--flagfile=configs/digits_mlp.flags",
+                      f"--output_root={root}", *SMALL, "--representations=pixel,layer:nope")
+  assert out.returncode == 2 and "no layer 'nope'" in out.stderr
+  assert sorted(os.listdir(os.path.join(root, "features"))) == before
+  assert seconds < 60
+
+
+def test_corrupt_model_artifact_is_refused(pipeline_run, tmp_path):
+  root, _ = pipeline_run
+  copy = tmp_path / "model"
+  shutil.copytree(_only(root, "train"), copy)
+  with open(copy / "model.keras", "r+b") as f:
+    f.seek(100)
+    f.write(b"\0" * 64)
+  out, _ = _cli("components.features", "--flagfile=configs/digits_mlp.flags",
+                f"--output_root={tmp_path / 'r'}", *SMALL, f"--model_artifact={copy}")
+  assert out.returncode == 2 and "does not match its checksum" in out.stderr
+  assert not os.path.exists(tmp_path / "r" / "features")
 
 
 @pytest.mark.parametrize("args,message", [
@@ -73,6 +117,11 @@ def test_component_alone_reuses_the_cache(pipeline_run):
     (["--flagfile=/no/such.flags"], "Unable to open flagfile"),
     (["--bogus_flag=1"], "Unknown command line flag 'bogus_flag'"),
     (["--hull_rel_tol=-1"], "hull_rel_tol"),
+    (["--model=mlp:width=abc"], "width must be an int"),
+    (["--model=transformer"], "unknown model 'transformer'"),
+    (["--representations=haar:x"], "bad representation"),
+    (["--optimizer=rmsprop"], "optimizer"),
+    (["--strategy=tpu", "--tpu=no-such-tpu"], "cannot reach TPU"),
 ])
 def test_bad_input_fails_fast_with_one_line(tmp_path, args, message):
   out, seconds = _cli("pipelines.full", f"--output_root={tmp_path / 'r'}", *args)
@@ -81,7 +130,8 @@ def test_bad_input_fails_fast_with_one_line(tmp_path, args, message):
   errors = [l for l in out.stderr.splitlines() if l.startswith(("tfhull: error", "FATAL"))]
   assert len(errors) == 1, out.stderr[-2000:]
   assert seconds < 60
-  assert not os.path.exists(tmp_path / "r" / "data") or not os.listdir(tmp_path / "r" / "data")
+  for step in ("data", "train", "features", "hull"):
+    assert not os.path.exists(tmp_path / "r" / step) or not os.listdir(tmp_path / "r" / step)
 
 
 def test_unwritable_output_root(tmp_path):

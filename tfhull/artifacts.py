@@ -133,8 +133,8 @@ class _InputRef:
 
 def run(component: str, version: str, artifact_type: str, params: Mapping[str, Any],
         inputs: Mapping[str, Artifact], output_root: str,
-        build: Callable[[str], Optional[Mapping[str, Any]]], *, force: bool = False,
-        flags: str = "") -> Artifact:
+        build: Callable[..., Optional[Mapping[str, Any]]], *, force: bool = False,
+        flags: str = "", resumable: bool = False) -> Artifact:
   """Returns the cached artifact for (component, version, params, inputs), or builds it.
 
   Args:
@@ -148,6 +148,10 @@ def run(component: str, version: str, artifact_type: str, params: Mapping[str, A
       summary (shapes, metrics) recorded in the metadata.
     force: rebuild even on a cache hit; the old artifact is moved aside, never deleted.
     flags: resolved flags (`FLAGS.flags_into_string()`), recorded for provenance.
+    resumable: call `build(tmp_dir, work_dir)` with a scratch directory `<uri>.work` that
+      survives an interrupted build (Ctrl-C, a killed process), so the next run resumes from what
+      it holds (e.g. training checkpoints); it is removed once the artifact is committed or the
+      build fails with an error.
   """
   params = json.loads(canonical_json(params))  # Normalise tuples, numpy scalars.
   fp = fingerprint(component, version, params, inputs)
@@ -166,11 +170,12 @@ def run(component: str, version: str, artifact_type: str, params: Mapping[str, A
     raise UserError(f"cannot create {io.join(output_root, component)} ({type(e).__name__}); "
                     "pass a writable --output_root") from e
   tmp = f"{uri}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+  work = f"{uri}.work"
   io.gfile.makedirs(tmp)
   start = time.time()
   logging.info("%s: building %s", component, uri)
   try:
-    summary = dict(build(tmp) or {})
+    summary = dict((build(tmp, work) if resumable else build(tmp)) or {})
     files = {name: _sha256_file(io.join(tmp, name)) for name in _payload_files(tmp)}
     meta = {
         "format": _FORMAT,
@@ -195,13 +200,17 @@ def run(component: str, version: str, artifact_type: str, params: Mapping[str, A
       io.gfile.rename(uri, aside)
       logging.info("%s: --force, previous artifact kept at %s", component, aside)
     io.gfile.rename(tmp, uri)
-  except BaseException:
+  except BaseException as e:
     if io.exists(tmp):
       io.gfile.rmtree(tmp)
+    if resumable and isinstance(e, Exception) and io.exists(work):
+      io.gfile.rmtree(work)  # An error, not an interruption: nothing worth resuming.
     step_dir = io.join(output_root, component)
     if io.exists(step_dir) and not io.gfile.listdir(step_dir):
       io.gfile.rmtree(step_dir)  # Leave nothing behind when the first build of a step fails.
     raise
+  if resumable and io.exists(work):
+    io.gfile.rmtree(work)
   logging.info("%s: wrote %s in %.1fs", component, uri, meta["wall_seconds"])
   return Artifact(uri=uri, metadata=meta)
 

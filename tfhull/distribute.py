@@ -35,7 +35,7 @@ def get_strategy(name: str = "default", tpu: str = "") -> tf.distribute.Strategy
       if tpu not in ("", "local"):
         tf.config.experimental_connect_to_cluster(resolver)
       tf.tpu.experimental.initialize_tpu_system(resolver)
-    except (ValueError, RuntimeError, tf.errors.OpError) as e:
+    except Exception as e:  # ValueError, RuntimeError, OpError, URLError (metadata server), ...
       raise UserError(f"cannot reach TPU {tpu!r} ({type(e).__name__}: {str(e).splitlines()[0]}); "
                       "check --tpu (a TPU name, grpc://host:8470, or 'local' on a TPU VM)") from e
     return tf.distribute.TPUStrategy(resolver)

@@ -3,9 +3,17 @@
 Every model is a functional `keras.Model` whose penultimate layer is named `features` and whose
 final Dense, named `logits`, outputs unnormalized logits (no softmax).
 
-Importing this package does not import Keras; `build` imports it when called.
+Importing this package does not import Keras; `build`, `load` and `predict` import it when
+called.
 """
 
+from tfhull.models.inference import layer_names
+from tfhull.models.inference import load
+from tfhull.models.inference import load_artifact
+from tfhull.models.inference import MODEL_FILE
+from tfhull.models.inference import predict
+from tfhull.models.inference import save
+from tfhull.models.inference import submodel
 from tfhull.models.registry import build
 from tfhull.models.registry import ModelEntry
 from tfhull.models.registry import names
