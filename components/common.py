@@ -55,6 +55,8 @@ INPUT_DIRS = {
                                 "instead of running the data step."),
     "train": flags.DEFINE_string("model_artifact", None, "Use this Model artifact directory "
                                  "instead of running the train step."),
+    "attack": flags.DEFINE_string("attack_artifact", None, "Use this AdversarialExamples "
+                                  "artifact directory instead of running the attack step."),
     "features": flags.DEFINE_string("features_artifact", None, "Use this Representation "
                                     "artifact directory instead of running the features step."),
 }

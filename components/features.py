@@ -7,7 +7,9 @@
 Spaces: `pixel`; `haar:L` (orthonormal 2-D Haar, L levels: distances equal the pixel ones) and
 `haar:L:topK` (the K coefficients of largest training variance); `layer:NAME` (any layer of the
 trained model, flattened; `features` is the penultimate one) and `logits`. Writes
-`representation.json` (the index), `labels.npz` and `space_<name>.npz` with `train` and `test`.
+`representation.json` (the index), `labels.npz` and `space_<name>.npz` with `train` and `test`,
+and (with --features_adversarial) the attack step's minimal adversarial examples and flip points
+as splits `adv_<attack>_<norm>` and `flip_<attack>_<norm>`, for `--hull_query_split`.
 """
 
 import sys
@@ -16,6 +18,8 @@ from absl import flags
 
 import tfhull.data
 from components import common
+from tfhull import attacks
+from tfhull import io
 from tfhull import models
 from tfhull import representations
 from tfhull.errors import UserError
@@ -23,7 +27,7 @@ from tfhull.errors import UserError
 NAME = "features"
 VERSION = "1"
 OUTPUT_TYPE = "Representation"
-INPUTS = ("data", "train")
+INPUTS = ("data", "train", "attack")
 
 FLAGS = flags.FLAGS
 
@@ -35,11 +39,15 @@ def define_flags() -> None:
                     "Spaces to compute: pixel, haar:LEVEL, haar:LEVEL:topK, layer:NAME, logits.")
   flags.DEFINE_integer("features_batch_size", 512, "Examples per replica per inference step.",
                        lower_bound=1)
+  flags.DEFINE_bool("features_adversarial", True, "Also map the attack step's minimal "
+                    "adversarial examples and their flip points (splits adv_<attack>_<norm>, "
+                    "flip_<attack>_<norm>).")
 
 
 def params() -> dict:
   specs = [representations.parse_representation(s).spec for s in FLAGS.representations]
-  return {"representations": specs, "batch_size": FLAGS.features_batch_size}
+  return {"representations": specs, "batch_size": FLAGS.features_batch_size,
+          "adversarial": FLAGS.features_adversarial}
 
 
 def check_flags() -> None:
@@ -61,11 +69,17 @@ def run(inputs: dict):
     model = None
     if representations.needs_model(p["representations"]):
       model = models.load_artifact(inputs["train"], strategy=strategy)
+    labels, extra = representations.labels_of(ds), {}
+    if p["adversarial"]:
+      records = io.load_npz(inputs["attack"].path("adversarial.npz"))
+      for split, (images, y, source) in attacks.query_sets(records).items():
+        extra[split] = images
+        labels[split], labels[f"{split}_source"] = y, source
     spaces = [representations.compute(representations.parse_representation(s), ds, model,
-                                      batch_size=p["batch_size"], strategy=strategy)
+                                      extra=extra, batch_size=p["batch_size"],
+                                      strategy=strategy)
               for s in p["representations"]]
-    summary = representations.save(out_dir, spaces, representations.labels_of(ds),
-                                   ds.num_classes)
+    summary = representations.save(out_dir, spaces, labels, ds.num_classes)
     summary["headline"] = ["spaces"]
     return summary
 

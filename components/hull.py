@@ -87,6 +87,9 @@ def run(inputs: dict):
       if split not in space.splits:
         raise UserError(f"space {spec} has no split {split!r} (it has "
                         f"{', '.join(space.splits)}); pick one with --hull_query_split")
+      if not len(space.splits[split]):
+        raise UserError(f"split {split!r} of space {spec} is empty (e.g. no attack succeeded); "
+                        "pick another --hull_query_split")
       arrays, summary = measure(space.splits["train"], feats.labels["train"], space.splits[split],
                                 feats.labels.get(split), feats.num_classes, p["per_class"],
                                 solver, strategy, label=f"{spec}, {split}")

@@ -14,6 +14,7 @@ from absl import flags
 from absl import logging
 
 from components import common
+from components import attack
 from components import data
 from components import features
 from components import hull
@@ -21,7 +22,7 @@ from components import train
 
 # Pipeline order. Every component's flags are defined here, once, so that one flagfile drives the
 # whole pipeline and each component run alone (`python -m components.<name>`).
-STEPS = (data, train, features, hull)
+STEPS = (data, train, attack, features, hull)
 for _step in STEPS:
   _step.define_flags()
 

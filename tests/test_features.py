@@ -94,9 +94,10 @@ def test_saved_spaces_are_checked(digits, tmp_path):
     reps.load(str(tmp_path / "c"))
 
 
-def test_add_split_checks_the_dimension(digits):
-  space = _space("pixel", digits)
-  more = reps.add_split(space, "adversarial", np.zeros((7, 64)))
-  assert more.splits["adversarial"].shape == (7, 64) and "adversarial" not in space.splits
-  with pytest.raises(UserError, match="does not fit space pixel"):
-    reps.add_split(space, "adversarial", np.zeros((7, 63)))
+@pytest.mark.parametrize("spec", ["pixel", "haar:1:top16", "layer:features"])
+def test_extra_splits_are_mapped_like_the_test_split(digits, model, spec):
+  # Mapping the test images again as an extra split gives exactly the test coordinates.
+  space = reps.compute(reps.parse_representation(spec), digits, model,
+                       extra={"again": digits.x_test[:7]}, batch_size=32)
+  np.testing.assert_allclose(space.splits["again"], space.splits["test"][:7], rtol=1e-6,
+                             atol=1e-6)

@@ -14,7 +14,8 @@ from tfhull import artifacts
 from tfhull import io
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL = ["--train_size=300", "--test_size=60", "--hull_working_set=64"]
+SMALL = ["--train_size=300", "--test_size=60", "--hull_working_set=64", "--cw_steps=50",
+         "--attack_bisection_steps=6"]
 
 
 def _cli(*args, timeout=300):
@@ -43,15 +44,23 @@ def _only(root, step):
 def test_full_pipeline_writes_complete_artifacts(pipeline_run):
   root, out = pipeline_run
   assert "Artifacts:" in out.stdout
-  dirs = {step: _only(root, step) for step in ("data", "train", "features", "hull")}
+  dirs = {step: _only(root, step) for step in ("data", "train", "attack", "features", "hull")}
   for d in dirs.values():
     assert d in out.stdout
   data = artifacts.load(dirs["data"], "Dataset")
   model = artifacts.load(dirs["train"], "Model")
+  adv = artifacts.load(dirs["attack"], "AdversarialExamples")
   feats = artifacts.load(dirs["features"], "Representation")
   hull = artifacts.load(dirs["hull"], "HullDistances")
   assert model.metadata["inputs"]["data"]["fingerprint"] == data.fingerprint
   assert feats.metadata["inputs"]["train"]["fingerprint"] == model.fingerprint
+  assert feats.metadata["inputs"]["attack"]["fingerprint"] == adv.fingerprint
+  assert adv.summary["samples"] == 60
+  assert adv.summary["clean_accuracy"] == pytest.approx(model.summary["test_accuracy"])
+  records = io.load_npz(os.path.join(dirs["attack"], "adversarial.npz"))
+  assert records["x_adv"].shape[1:] == (8, 8, 1)
+  rows = (records["attack"] == "pgd") & (records["norm"] == "inf")
+  assert np.all(records["linf"][rows] <= records["eps"][rows] + 1e-6)
   assert hull.metadata["inputs"]["features"]["fingerprint"] == feats.fingerprint
   assert "--flagfile" not in hull.metadata["flags"] and "--hull_rel_tol" in hull.metadata["flags"]
   # The default regime: trained until interpolation.
@@ -61,6 +70,7 @@ def test_full_pipeline_writes_complete_artifacts(pipeline_run):
   assert os.listdir(os.path.join(dirs["train"], "tensorboard"))
   assert not os.path.exists(dirs["train"] + ".work")  # Scratch removed once committed.
   assert feats.summary["spaces"] == {"pixel": 64, "haar:1:top32": 32, "layer:features": 256}
+  assert {"adv_min_pgd_inf", "flip_cw_l2_2"} <= set(feats.summary["rows"])
   for space, dim in feats.summary["spaces"].items():
     s = hull.summary["spaces"][space]
     arrays = io.load_npz(os.path.join(dirs["hull"],
@@ -79,11 +89,12 @@ def test_full_pipeline_writes_complete_artifacts(pipeline_run):
 
 def test_component_alone_reuses_the_cache(pipeline_run):
   root, _ = pipeline_run
-  before = {s: sorted(os.listdir(os.path.join(root, s))) for s in ("train", "features", "hull")}
+  before = {s: sorted(os.listdir(os.path.join(root, s)))
+            for s in ("train", "attack", "features", "hull")}
   out, _ = _cli("components.hull", "--flagfile=configs/digits_mlp.flags", f"--output_root={root}",
                 *SMALL)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert out.stderr.count("cache hit") == 4
+  assert out.stderr.count("cache hit") == 5
   assert {s: sorted(os.listdir(os.path.join(root, s))) for s in before} == before
 
 
@@ -122,6 +133,9 @@ def test_corrupt_model_artifact_is_refused(pipeline_run, tmp_path):
     (["--representations=haar:x"], "bad representation"),
     (["--optimizer=rmsprop"], "optimizer"),
     (["--strategy=tpu", "--tpu=no-such-tpu"], "cannot reach TPU"),
+    (["--attacks=deepfool"], "unknown attack 'deepfool'"),
+    (["--attack_eps=1.5"], "L-inf eps must be in"),
+    (["--attack_eps=abc"], "give numbers"),
 ])
 def test_bad_input_fails_fast_with_one_line(tmp_path, args, message):
   out, seconds = _cli("pipelines.full", f"--output_root={tmp_path / 'r'}", *args)
@@ -130,7 +144,7 @@ def test_bad_input_fails_fast_with_one_line(tmp_path, args, message):
   errors = [l for l in out.stderr.splitlines() if l.startswith(("tfhull: error", "FATAL"))]
   assert len(errors) == 1, out.stderr[-2000:]
   assert seconds < 60
-  for step in ("data", "train", "features", "hull"):
+  for step in ("data", "train", "attack", "features", "hull"):
     assert not os.path.exists(tmp_path / "r" / step) or not os.listdir(tmp_path / "r" / step)
 
 

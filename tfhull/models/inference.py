@@ -101,6 +101,8 @@ def predict(model, x: np.ndarray, *, layer: Optional[str] = None, batch_size: in
     raise UserError(f"inputs of shape {x.shape[1:]} do not fit model {model.name}, which takes "
                     f"{want}; use the dataset the model was trained on")
   net = submodel(model, layer)
+  if not len(x):
+    return np.zeros((0, int(np.prod(net.output_shape[1:]))), np.float32)
   replicas = strategy.num_replicas_in_sync if strategy is not None else 1
   batch = max(1, min(int(batch_size) * replicas, -(-len(x) // replicas) * replicas))
   n = len(x)

@@ -8,7 +8,6 @@ from tfhull.representations.haar import haar_features
 from tfhull.representations.haar import inverse_haar2d
 from tfhull.representations.haar import parse_representation
 from tfhull.representations.haar import Representation
-from tfhull.representations.spaces import add_split
 from tfhull.representations.spaces import compute
 from tfhull.representations.spaces import Features
 from tfhull.representations.spaces import labels_of

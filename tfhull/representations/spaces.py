@@ -60,46 +60,44 @@ def needs_model(specs: Sequence[str]) -> bool:
   return any(parse_representation(s).kind in ("layer", "logits") for s in specs)
 
 
-def compute(rep: Representation, ds, model=None, *, batch_size: int = 512,
-            strategy=None) -> Space:
-  """The `rep` coordinates of `ds`'s train and test splits.
+def compute(rep: Representation, ds, model=None, *, extra: Optional[Mapping] = None,
+            batch_size: int = 512, strategy=None) -> Space:
+  """The `rep` coordinates of `ds`'s train and test splits (and of `extra` input splits).
 
   Args:
     rep: parsed spec (pixel | haar:L[:topK] | layer:NAME | logits).
     ds: a `tfhull.data.Dataset`.
     model: Keras model, needed for layer: and logits spaces.
+    extra: split name -> (rows, *input_shape) inputs mapped the same way (e.g. adversarial
+      examples); a Haar selection is the one chosen on the training split.
     batch_size, strategy: for model inference.
   Raises:
     UserError: a model space without a model, a missing layer, Haar levels that do not fit.
   """
+  inputs = {"train": ds.x_train, "test": ds.x_test, **(extra or {})}
   if rep.kind == "pixel":
-    return Space(rep.spec, {"train": ds.x_train_flat.astype(np.float32),
-                            "test": ds.x_test_flat.astype(np.float32)},
+    return Space(rep.spec, {k: v.reshape(len(v), -1).astype(np.float32)
+                            for k, v in inputs.items()},
                  {"dim": ds.input_dim, "source": "pixels"})
   if rep.kind == "haar":
-    train, test, idx = haar_features(ds.x_train, ds.x_test, rep.level, rep.top_k, pad=True)
-    return Space(rep.spec, {"train": train, "test": test},
-                 {"dim": int(train.shape[1]), "source": f"orthonormal Haar, {rep.level} level(s)",
+    splits, idx = {}, None
+    for name, images in inputs.items():
+      if name != "train":
+        splits["train"], splits[name], idx = haar_features(ds.x_train, images, rep.level,
+                                                           rep.top_k, pad=True)
+    return Space(rep.spec, splits,
+                 {"dim": int(splits["train"].shape[1]),
+                  "source": f"orthonormal Haar, {rep.level} level(s)",
                   "coefficients": idx.tolist() if rep.top_k is not None else "all"})
   if model is None:
     raise UserError(f"representation {rep.spec} needs a trained model; run the train step or "
                     "pass --model_artifact")
   from tfhull import models  # pylint: disable=import-outside-toplevel
   layer = rep.layer if rep.kind == "layer" else "logits"
-  kw = dict(layer=layer, batch_size=batch_size, strategy=strategy)
-  train = models.predict(model, ds.x_train, **kw)
-  test = models.predict(model, ds.x_test, **kw)
-  return Space(rep.spec, {"train": train, "test": test},
-               {"dim": int(train.shape[1]), "source": f"layer {layer} of {model.name}"})
-
-
-def add_split(space: Space, name: str, array: np.ndarray) -> Space:
-  """A copy of `space` with one more split (same coordinates, e.g. adversarial examples)."""
-  array = np.asarray(array, np.float32)
-  if array.ndim != 2 or array.shape[1] != space.dim:
-    raise UserError(f"split {name} of shape {array.shape} does not fit space {space.spec} "
-                    f"(dim {space.dim})")
-  return dataclasses.replace(space, splits={**space.splits, name: array})
+  splits = {k: models.predict(model, v, layer=layer, batch_size=batch_size, strategy=strategy)
+            for k, v in inputs.items()}
+  return Space(rep.spec, splits,
+               {"dim": int(splits["train"].shape[1]), "source": f"layer {layer} of {model.name}"})
 
 
 def file_name(spec: str) -> str:

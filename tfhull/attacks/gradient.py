@@ -1,0 +1,182 @@
+"""cleverhans 4.0.0 TF2 attacks, batched on static shapes and compiled, under any strategy.
+
+  x_adv = attack_batched("pgd", model_fn, x, y, eps=0.1, norm=np.inf, steps=20)
+
+FGM and MIM are cleverhans' own functions. PGD (and BIM, PGD without random start) is cleverhans' algorithm assembled from its
+pieces (`fast_gradient_method`, `clip_eta`, `random_lp_vector`) so that `eps` may differ per
+example (cleverhans' `projected_gradient_descent` asserts on a Python scalar eps); with a scalar
+eps it computes what cleverhans' function computes (tested). SPSA is cleverhans'
+`projected_optimization` with a Keras 3 compatible SPSA-Adam (cleverhans' `SPSAAdam` passes the
+removed `lr=` argument to the Keras 3 optimizer and fails); cleverhans' SPSA takes one example at
+a time, so it runs per example, compiled once.
+"""
+
+import dataclasses
+from typing import Callable, Optional
+
+import numpy as np
+
+from tfhull.errors import UserError
+
+# Attack name -> the norms it supports.
+NORMS = {"fgm": ("inf", "2"), "pgd": ("inf", "2"), "bim": ("inf", "2"), "mim": ("inf", "2"),
+         "spsa": ("inf",), "cw_l2": ("2",)}
+
+
+def norm_order(norm: str) -> float:
+  """'inf' -> np.inf, '2' -> 2.0 (cleverhans' convention)."""
+  if norm not in ("inf", "2"):
+    raise UserError(f"unknown norm {norm!r}; use inf or 2")
+  return np.inf if norm == "inf" else 2.0
+
+
+@dataclasses.dataclass(frozen=True)
+class IterativeConfig:
+  """Settings of the iterative attacks (PGD, BIM, MIM, SPSA)."""
+  steps: int = 20             # iterations.
+  step_size: float = 0.25     # per-step size as a fraction of eps (eps_iter = step_size x eps).
+  rand_init: bool = True      # PGD: random start in the eps ball (Madry et al.); BIM: never.
+  decay: float = 1.0          # MIM momentum decay.
+  spsa_samples: int = 128     # SPSA: perturbations per gradient estimate.
+  spsa_delta: float = 0.01
+  spsa_learning_rate: float = 0.01
+
+
+def pgd(model_fn, x, y, eps, *, norm: float, steps: int, eps_iter, rand_init: bool,
+        targeted: bool = False, clip_min: float = 0.0, clip_max: float = 1.0):
+  """Projected gradient descent (Madry et al. 2017) with per-example eps.
+
+  Args:
+    model_fn: (b, ...) -> (b, c) logits.
+    x: (b, ...) float32 tensor; y: (b,) int labels (targets if `targeted`).
+    eps, eps_iter: scalars or (b,) tensors (radius and step, same units as x).
+  Returns:
+    (b, ...) adversarial examples with ||x_adv - x||_norm <= eps, in [clip_min, clip_max].
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method  # pylint: disable=import-outside-toplevel
+  from cleverhans.tf2.utils import clip_eta, random_lp_vector  # pylint: disable=import-outside-toplevel
+  eps, eps_iter = per_example(eps, x), per_example(eps_iter, x)
+  eta = random_lp_vector(tf.shape(x), norm, eps, dtype=x.dtype) if rand_init else tf.zeros_like(x)
+  adv = tf.clip_by_value(x + clip_eta(eta, norm, eps), clip_min, clip_max)
+  for _ in range(steps):
+    adv = fast_gradient_method(model_fn, adv, eps_iter, norm, clip_min=clip_min,
+                               clip_max=clip_max, y=y, targeted=targeted)
+    adv = tf.clip_by_value(x + clip_eta(adv - x, norm, eps), clip_min, clip_max)
+  return adv
+
+
+def per_example(value, x):
+  """A scalar stays a scalar; a (b,) tensor becomes (b, 1, ..., 1) to broadcast against x."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  value = tf.cast(tf.convert_to_tensor(value), x.dtype)
+  if value.shape.rank:
+    value = tf.reshape(value, [-1] + [1] * (len(x.shape) - 1))
+  return value
+
+
+def spsa_optimizer(learning_rate: float, delta: float, samples: int):
+  """cleverhans' SPSAAdam, constructed the Keras 3 way (its own __init__ passes `lr=`)."""
+  import keras  # pylint: disable=import-outside-toplevel
+  from cleverhans.tf2.attacks import spsa as spsa_lib  # pylint: disable=import-outside-toplevel
+
+  class SPSAAdam(spsa_lib.SPSAAdam):
+
+    def __init__(self):  # pylint: disable=super-init-not-called
+      keras.optimizers.Adam.__init__(self, learning_rate=learning_rate)  # pylint: disable=non-parent-init-called
+      self.lr = learning_rate
+      self._delta = delta
+      self._num_samples = samples // 2  # Mirrored +/- delta.
+      self._num_iters = 1
+      self._compare_to_analytic_grad = False
+
+  return SPSAAdam()
+
+
+def spsa(model_fn, x, y, eps, *, steps: int, optimizer, targeted: bool = False,
+         clip_min: float = 0.0, clip_max: float = 1.0):
+  """SPSA (Uesato et al. 2018), L-inf, gradient-free, on a batch of ONE example (b = 1).
+
+  `optimizer` comes from `spsa_optimizer` (made once, outside any tf.function; it holds no state
+  between calls: cleverhans threads the Adam moments through its loop).
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from cleverhans.tf2.attacks import spsa as spsa_lib  # pylint: disable=import-outside-toplevel
+
+  def loss_fn(xs, label):
+    logits = model_fn(xs)
+    sign = 1.0 if targeted else -1.0
+    return sign * spsa_lib.margin_logit_loss(logits, label, nb_classes=logits.shape[-1])
+
+  return spsa_lib.projected_optimization(loss_fn, x, y, tf.cast(eps, x.dtype), steps, optimizer,
+                                         clip_min, clip_max, None)
+
+
+def make_step(name: str, model_fn, norm: str, cfg: IterativeConfig, *,
+              targeted: bool = False) -> Callable:
+  """The per-batch attack (x, y, eps) -> x_adv of `name`, ready for `tf.function`."""
+  from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method  # pylint: disable=import-outside-toplevel
+  from cleverhans.tf2.attacks.momentum_iterative_method import momentum_iterative_method  # pylint: disable=import-outside-toplevel
+  order = norm_order(norm)
+  common = dict(clip_min=0.0, clip_max=1.0, targeted=targeted)
+  if norm not in NORMS.get(name, ()):
+    raise UserError(f"attack {name} does not support norm {norm}; it supports "
+                    f"{', '.join(NORMS.get(name, ()))}")
+  if name == "fgm":
+    return lambda x, y, eps: fast_gradient_method(model_fn, x, per_example(eps, x), order, y=y,
+                                                  **common)
+  if name in ("pgd", "bim"):  # BIM (Kurakin et al.) is PGD without the random start.
+    rand_init = cfg.rand_init and name == "pgd"
+    return lambda x, y, eps: pgd(model_fn, x, y, eps, norm=order, steps=cfg.steps,
+                                 eps_iter=eps * cfg.step_size, rand_init=rand_init, **common)
+  if name == "mim":
+    return lambda x, y, eps: momentum_iterative_method(
+        model_fn, x, per_example(eps, x), per_example(eps * cfg.step_size, x), cfg.steps, order,
+        y=y, decay_factor=cfg.decay, sanity_checks=False, **common)
+  if name == "spsa":
+    opt = spsa_optimizer(cfg.spsa_learning_rate, cfg.spsa_delta, cfg.spsa_samples)
+    return lambda x, y, eps: spsa(model_fn, x, y, per_example(eps, x), steps=cfg.steps,
+                                  optimizer=opt, **common)
+  raise UserError(f"unknown attack {name!r}; use one of {', '.join(NORMS)}")
+
+
+def run_batched(step: Callable, x: np.ndarray, y: np.ndarray, eps, *, batch_size: int,
+                strategy=None, jit_compile: bool = False, progress: Optional[str] = None
+                ) -> np.ndarray:
+  """Applies a per-batch attack to all of x on static, padded batches under `strategy`.
+
+  Args:
+    step: (x_batch, y_batch, eps_batch) -> x_adv_batch, traced once by `tf.function`.
+    x: (n, ...) float32 in [0, 1]; y: (n,) int labels; eps: scalar or (n,) per-example radii.
+    batch_size: examples per replica per step (the global batch is batch_size x replicas).
+  Returns:
+    (n, ...) float32 adversarial examples.
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  strategy = strategy or tf.distribute.get_strategy()
+  n = len(x)
+  global_batch = max(1, min(batch_size * strategy.num_replicas_in_sync,
+                            -(-n // strategy.num_replicas_in_sync)
+                            * strategy.num_replicas_in_sync))
+  pad = -n % global_batch
+  eps = np.broadcast_to(np.asarray(eps, np.float32), (n,))
+  xs = np.concatenate([x, x[:1].repeat(pad, 0)]).astype(np.float32)  # Pad with a real example.
+  ys = np.concatenate([y, y[:1].repeat(pad, 0)]).astype(np.int32)
+  es = np.concatenate([eps, eps[:1].repeat(pad, 0)])
+  data = tf.data.Dataset.from_tensor_slices((xs, ys, es)).batch(global_batch, drop_remainder=True)
+  fn = tf.function(step, jit_compile=jit_compile)
+
+  @tf.function
+  def distributed(batch):
+    return strategy.run(fn, args=batch)
+
+  out = []
+  batches = strategy.experimental_distribute_dataset(data)
+  if progress:
+    from tqdm import tqdm  # pylint: disable=import-outside-toplevel
+    batches = tqdm(batches, total=len(xs) // global_batch, desc=progress, unit="batch",
+                   leave=False)
+  for batch in batches:
+    local = strategy.experimental_local_results(distributed(batch))
+    out.append(np.concatenate([t.numpy() for t in local]))
+  return np.concatenate(out)[:n]
