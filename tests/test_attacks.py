@@ -69,10 +69,10 @@ def test_pgd_matches_cleverhans_and_accepts_per_example_eps(setup):
 
 def test_spsa_is_gradient_free_and_within_eps(setup):
   model, x, y, fn = setup
-  step = attacks.make_step("spsa", fn, "inf", attacks.IterativeConfig(steps=10, spsa_samples=32))
-  adv = attacks.run_batched(step, x[:8], y[:8], 0.2, batch_size=1)
-  assert np.all(_norm(adv, x[:8], "inf") <= 0.2 + 1e-6) and adv.min() >= 0 and adv.max() <= 1
-  assert _acc(model, adv, y[:8]) < _acc(model, x[:8], y[:8])
+  step = attacks.make_step("spsa", fn, "inf", attacks.IterativeConfig(steps=20, spsa_samples=32))
+  adv = attacks.run_batched(step, x[:30], y[:30], 0.2, batch_size=1)
+  assert np.all(_norm(adv, x[:30], "inf") <= 0.2 + 1e-6) and adv.min() >= 0 and adv.max() <= 1
+  assert _acc(model, adv, y[:30]) < _acc(model, x[:30], y[:30]) - 0.05
 
 
 def test_minimal_eps_flips_and_the_lower_end_does_not(setup):

@@ -69,3 +69,22 @@ def test_quick_benchmark_json():
   assert report["cases"][1]["cvxpy"]["CLARABEL"]["status"].startswith("not run (too slow")
   assert report["cases"][1]["speedup_vs_clarabel_basis"].startswith("estimated")
   assert report["scaling"]["tfhull_log_time_vs_log_n_slope"] is not None
+
+
+def test_quick_attack_benchmark_json():
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.attacks", "--quick", "--json"],
+                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+                        check=False)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  report = json.loads(proc.stdout)
+  pgd, cw = report["cases"]
+  assert pgd["case"] == "pgd20_linf_eps0.1" and cw["case"] == "cw_l2_5x200"
+  for method in ("tfhull", "tfhull_xla", "cleverhans_per_batch"):
+    assert pgd[method]["examples_per_s"] > 0
+  # Same attack, same model: the robust accuracies agree up to the random starts.
+  assert abs(pgd["tfhull"]["robust_accuracy"]
+             - pgd["cleverhans_per_batch"]["robust_accuracy"]) < 0.1
+  assert pgd["tfhull"]["max_linf"] <= 0.1 + 1e-6
+  assert cw["tfhull"]["success_rate"] > 0.9
+  assert "error" in cw["cleverhans_per_batch"] or cw["speedup"] > 0

@@ -98,6 +98,21 @@ def test_component_alone_reuses_the_cache(pipeline_run):
   assert {s: sorted(os.listdir(os.path.join(root, s))) for s in before} == before
 
 
+def test_hull_of_the_adversarial_split(pipeline_run):
+  root, _ = pipeline_run
+  out, _ = _cli("components.hull", "--flagfile=configs/digits_mlp.flags", f"--output_root={root}",
+                *SMALL, "--hull_query_split=adv_min_pgd_2", "--nohull_per_class",
+                "--hull_spaces=pixel,layer:features")
+  assert out.returncode == 0, out.stderr[-3000:]
+  hull_dirs = [d for d in os.listdir(os.path.join(root, "hull")) if "." not in d]
+  assert len(hull_dirs) == 2
+  new = [artifacts.load(os.path.join(root, "hull", d)) for d in hull_dirs]
+  adv, = [a for a in new if a.params["query_split"] == "adv_min_pgd_2"]
+  assert set(adv.summary["spaces"]) == {"pixel", "layer:features"}
+  feats = artifacts.load(_only(root, "features"))
+  assert adv.summary["spaces"]["pixel"]["queries"] == feats.summary["rows"]["adv_min_pgd_2"]
+
+
 def test_features_of_a_missing_layer_fail_and_write_nothing(pipeline_run):
   root, _ = pipeline_run
   before = sorted(os.listdir(os.path.join(root, "features")))
