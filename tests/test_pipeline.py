@@ -123,6 +123,18 @@ def test_features_of_a_missing_layer_fail_and_write_nothing(pipeline_run):
   assert seconds < 60
 
 
+def test_attack_with_a_missing_or_incompatible_model(pipeline_run, tmp_path):
+  root, _ = pipeline_run
+  out, _ = _cli("components.attack", f"--output_root={tmp_path / 'r'}", *SMALL,
+                f"--model_artifact={tmp_path / 'nothing'}")
+  assert out.returncode == 2 and "not a finished artifact" in out.stderr
+  # A digits model (8x8x1 inputs) on 2-D points.
+  out, _ = _cli("components.attack", f"--output_root={tmp_path / 'r'}", "--dataset=toy2d:moons",
+                "--attack_eps_l2=0.1", f"--model_artifact={_only(root, 'train')}")
+  assert out.returncode == 2 and "do not fit model" in out.stderr
+  assert not os.path.exists(tmp_path / "r" / "attack")
+
+
 def test_corrupt_model_artifact_is_refused(pipeline_run, tmp_path):
   root, _ = pipeline_run
   copy = tmp_path / "model"

@@ -212,3 +212,13 @@ def test_two_replica_mirrored_training():
   m = json.loads(out.stdout.strip().splitlines()[-1])
   assert m["replicas"] == 2 and m["global_batch_size"] == 64 and m["steps_per_epoch"] == 6
   assert m["train_accuracy"] > 0.95 and m["test_accuracy"] > 0.8
+
+
+def test_mixed_precision_computes_in_bfloat16_and_restores_the_policy(digits):
+  cfg = training.TrainConfig(epochs=2, batch_size=64, mixed_precision=True)
+  res = training.train("mlp:width=32,depth=1", digits, cfg, verbose=0)
+  dense = res.model.get_layer("features")
+  assert dense.compute_dtype == "bfloat16" and dense.variable_dtype == "float32"
+  assert keras.config.dtype_policy().name == "float32"  # Restored for what comes next.
+  assert np.all(np.isfinite(models.predict(res.model, digits.x_test)))
+  assert res.metrics["test_accuracy"] > 0.3
