@@ -215,7 +215,7 @@ def test_two_replica_mirrored_training():
 
 
 def test_mixed_precision_computes_in_bfloat16_and_restores_the_policy(digits):
-  cfg = training.TrainConfig(epochs=2, batch_size=64, mixed_precision=True)
+  cfg = training.TrainConfig(epochs=15, batch_size=64, mixed_precision=True)
   res = training.train("mlp:width=32,depth=1", digits, cfg, verbose=0)
   dense = res.model.get_layer("features")
   assert dense.compute_dtype == "bfloat16" and dense.variable_dtype == "float32"
