@@ -9,7 +9,7 @@ Spaces: `pixel`; `haar:L` (orthonormal 2-D Haar, L levels: distances equal the p
 trained model, flattened; `features` is the penultimate one) and `logits`. Writes
 `representation.json` (the index), `labels.npz` and `space_<name>.npz` with `train` and `test`,
 and (with --features_adversarial) the attack step's minimal adversarial examples and flip points
-as splits `adv_<attack>_<norm>` and `flip_<attack>_<norm>`, for `--hull_query_split`.
+as splits `adv_<attack>_<norm>` and `flip_<attack>_<norm>`, for `--hull_query_splits`.
 """
 
 import sys

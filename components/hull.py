@@ -2,16 +2,18 @@
 
   python -m components.hull --hull_per_class --hull_rel_tol=1e-4
   python -m components.hull --features_artifact=runs/x/features/0123456789abcdef \
-      --hull_spaces=layer:features --hull_query_split=test
+      --hull_spaces=layer:features --hull_query_splits=test,adv_cw_l2_2
 
 Reads a Representation artifact and, for each space (all of them unless --hull_spaces narrows
-them), projects the query split onto the hull of that space's training split. Writes a
-HullDistances artifact: `hull_<space>.npz` per space (per query: distance interval, rel_gap,
-outside/inside verdicts, projection, support indices and weights, nearest neighbour, separating
-hyperplane, and with --hull_per_class the distance to every class hull), `hull.json` (the index)
-and the per-space summaries in `metadata.json`.
+them) and each query split (--hull_query_splits: the test split and the attack step's minimal
+adversarial examples and flip points by default), projects the split onto the hull of that
+space's training split. Writes a HullDistances artifact: `hull_<space>__<split>.npz` (per query:
+distance interval, rel_gap, outside/inside verdicts, projection, support indices and weights,
+nearest neighbour, separating hyperplane, and for the test split with --hull_per_class the
+distance to every class hull), `hull.json` (the index) and the summaries in `metadata.json`.
 """
 
+import fnmatch
 import sys
 
 from absl import flags
@@ -21,6 +23,7 @@ import numpy as np
 from components import common
 from tfhull import io
 from tfhull import hull
+from tfhull.hull import saved
 from tfhull import representations
 from tfhull.errors import UserError
 
@@ -37,11 +40,12 @@ def define_flags() -> None:
     return
   flags.DEFINE_list("hull_spaces", [], "Spaces of the Representation artifact to measure "
                     "(default: all of them), e.g. pixel,layer:features.")
-  flags.DEFINE_string("hull_query_split", "test", "Which split of each space is projected onto "
-                      "the hull of the training split: test, train (each point lies in the hull), "
-                      "or a split added later (adversarial examples).")
-  flags.DEFINE_bool("hull_per_class", True, "Also the distance to every class's hull (own class "
-                    "vs nearest other class).")
+  flags.DEFINE_list("hull_query_splits", ["test", "adv_min_pgd_*", "flip_min_pgd_*"],
+                    "Splits of each space projected onto the hull of its training split: test, "
+                    "train (each point lies in the hull), the attack step's adv_<attack>_<norm> "
+                    "and flip_<attack>_<norm>; shell patterns match the splits present.")
+  flags.DEFINE_bool("hull_per_class", True, "For the test split, also the distance to every "
+                    "class's hull (own class vs nearest other class).")
   flags.DEFINE_float("hull_rel_tol", 1e-4, "Certified relative gap (UB-LB)/UB at which a query "
                      "stops.", lower_bound=1e-9, upper_bound=0.5)
   flags.DEFINE_float("hull_abs_tol", None, "Distance at or below which a query counts as inside "
@@ -57,7 +61,7 @@ def define_flags() -> None:
 def params() -> dict:
   return {
       "spaces": [representations.parse_representation(s).spec for s in FLAGS.hull_spaces],
-      "query_split": FLAGS.hull_query_split,
+      "query_splits": list(FLAGS.hull_query_splits),
       "per_class": FLAGS.hull_per_class,
       "rel_tol": FLAGS.hull_rel_tol,
       "abs_tol": FLAGS.hull_abs_tol,
@@ -72,38 +76,53 @@ def check_flags() -> None:
   params()  # Parses the --hull_spaces specs.
 
 
+def _splits(patterns, available, spec):
+  """The available splits matching the patterns, in pattern order; a literal that matches
+  nothing is an error, a pattern that matches nothing is skipped."""
+  chosen = []
+  for pattern in patterns:
+    hits = [s for s in available if fnmatch.fnmatchcase(s, pattern)]
+    if not hits and not any(c in pattern for c in "*?["):
+      raise UserError(f"space {spec} has no split {pattern!r} (it has {', '.join(available)}); "
+                      "fix --hull_query_splits")
+    chosen += [h for h in hits if h not in chosen]
+  return chosen
+
+
 def run(inputs: dict):
   p = params()
 
   def build(out_dir: str) -> dict:
     feats = representations.load(inputs["features"].uri, p["spaces"] or None)
-    split = p["query_split"]
     solver = dict(rel_tol=p["rel_tol"], abs_tol=p["abs_tol"], max_passes=p["max_passes"],
                   batch_size=p["batch_size"], working_set_size=p["working_set_size"],
                   dtype=p["dtype"])
     strategy = common.strategy() if common.STRATEGY.value != "default" else None
-    index, per_space = [], {}
+    entries, per_space = [], {}
     for spec, space in feats.spaces.items():
-      if split not in space.splits:
-        raise UserError(f"space {spec} has no split {split!r} (it has "
-                        f"{', '.join(space.splits)}); pick one with --hull_query_split")
-      if not len(space.splits[split]):
-        raise UserError(f"split {split!r} of space {spec} is empty (e.g. no attack succeeded); "
-                        "pick another --hull_query_split")
-      arrays, summary = measure(space.splits["train"], feats.labels["train"], space.splits[split],
-                                feats.labels.get(split), feats.num_classes, p["per_class"],
-                                solver, strategy, label=f"{spec}, {split}")
-      name = "hull_" + representations.spaces.file_name(spec)[len("space_"):]
-      io.save_npz(io.join(out_dir, name), arrays)
-      index.append({"space": spec, "file": name})
-      per_space[spec] = {"query_split": split, **summary}
-    io.write_json(io.join(out_dir, "hull.json"), {"spaces": index, "query_split": split})
+      for split in _splits(p["query_splits"], list(space.splits), spec):
+        if not len(space.splits[split]):
+          logging.warning("hull: split %s of space %s is empty (no attack succeeded?); skipped",
+                          split, spec)
+          continue
+        arrays, summary = measure(space.splits["train"], feats.labels["train"],
+                                  space.splits[split], feats.labels.get(split),
+                                  feats.num_classes, p["per_class"] and split == "test", solver,
+                                  strategy, label=f"{spec}, {split}")
+        entries.append((spec, split, arrays))
+        per_space.setdefault(spec, {})[split] = summary
+    if not entries:
+      raise UserError(f"--hull_query_splits={','.join(p['query_splits'])} selects no non-empty "
+                      "split; list test or an adv_/flip_ split")
+    saved.save(out_dir, entries)
+    first = {k: v.get("test", next(iter(v.values()))) for k, v in per_space.items()}
     return {
         "spaces": per_space,
-        "fraction_outside_certified": {k: v["fraction_outside_certified"]
-                                       for k, v in per_space.items()},
-        "median_distance": {k: v["distance"][50] for k, v in per_space.items()},
-        "headline": ["fraction_outside_certified", "median_distance"],
+        "fraction_outside_certified": {k: {s: v["fraction_outside_certified"]
+                                           for s, v in d.items()} for k, d in per_space.items()},
+        "test_fraction_outside": {k: v["fraction_outside_certified"] for k, v in first.items()},
+        "median_test_distance": {k: v["distance"][50] for k, v in first.items()},
+        "headline": ["test_fraction_outside", "median_test_distance"],
     }
 
   return common.run_step(sys.modules[__name__], p, inputs, build)

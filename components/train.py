@@ -51,7 +51,7 @@ def define_flags() -> None:
                     "Training augmentation: random crop after padding H/8 pixels, optionally with "
                     "horizontal flips (flip_crop, for natural images, not digits).")
   flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing of the cross-entropy.")
-  flags.DEFINE_bool("until_interpolation", False, "Stop as soon as training accuracy is 100% "
+  flags.DEFINE_bool("until_interpolation", True, "Stop as soon as training accuracy is 100% "
                     "(checked exactly on the unaugmented training set), the regime of the paper.")
   flags.DEFINE_bool("mixed_precision", False, "bfloat16 compute with float32 variables "
                     "(TPUs, recent GPUs).")

@@ -14,15 +14,17 @@ from absl import flags
 from absl import logging
 
 from components import common
+from components import analyze
 from components import attack
 from components import data
 from components import features
 from components import hull
+from components import report
 from components import train
 
 # Pipeline order. Every component's flags are defined here, once, so that one flagfile drives the
 # whole pipeline and each component run alone (`python -m components.<name>`).
-STEPS = (data, train, attack, features, hull)
+STEPS = (data, train, attack, features, hull, analyze, report)
 for _step in STEPS:
   _step.define_flags()
 
@@ -51,6 +53,8 @@ def run_until(last: str, argv=()) -> dict:
     print(f"  {name:<{width}}  {art.uri}")
     for key, value in _headline(art).items():
       print(f"  {'':<{width}}    {key}: {value}")
+  if "report" in done:
+    print(f"\nReport: {done['report'].path('report.html')}")
   return done
 
 

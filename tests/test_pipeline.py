@@ -10,12 +10,16 @@ import time
 import numpy as np
 import pytest
 
+import browser
+
 from tfhull import artifacts
 from tfhull import io
+from tfhull.hull import saved as hull_saved
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--train_size=300", "--test_size=60", "--hull_working_set=64", "--cw_steps=50",
-         "--attack_bisection_steps=6"]
+         "--attack_bisection_steps=6", "--ray_points=21"]
+STEPS = ("data", "train", "attack", "features", "hull", "analyze", "report")
 
 
 def _cli(*args, timeout=300):
@@ -44,7 +48,7 @@ def _only(root, step):
 def test_full_pipeline_writes_complete_artifacts(pipeline_run):
   root, out = pipeline_run
   assert "Artifacts:" in out.stdout
-  dirs = {step: _only(root, step) for step in ("data", "train", "attack", "features", "hull")}
+  dirs = {step: _only(root, step) for step in STEPS}
   for d in dirs.values():
     assert d in out.stdout
   data = artifacts.load(dirs["data"], "Dataset")
@@ -71,10 +75,16 @@ def test_full_pipeline_writes_complete_artifacts(pipeline_run):
   assert not os.path.exists(dirs["train"] + ".work")  # Scratch removed once committed.
   assert feats.summary["spaces"] == {"pixel": 64, "haar:1:top32": 32, "layer:features": 256}
   assert {"adv_min_pgd_inf", "flip_cw_l2_2"} <= set(feats.summary["rows"])
+  measured = hull_saved.load(dirs["hull"])
   for space, dim in feats.summary["spaces"].items():
-    s = hull.summary["spaces"][space]
-    arrays = io.load_npz(os.path.join(dirs["hull"],
-                                      "hull_" + space.replace(":", "_") + ".npz"))
+    # Test split, minimal adversarial examples and flip points of both norms, by default.
+    assert {split for sp, split in measured if sp == space} == {
+        "test", "adv_min_pgd_inf", "adv_min_pgd_2", "flip_min_pgd_inf", "flip_min_pgd_2"}
+    for split in ("adv_min_pgd_2", "flip_min_pgd_inf"):
+      assert len(measured[space, split]["distance"]) == feats.summary["rows"][split]
+      assert "class_upper_bound" not in measured[space, split]  # Per class: test split only.
+    s = hull.summary["spaces"][space]["test"]
+    arrays = measured[space, "test"]
     assert arrays["distance"].shape == (60,) and s["dim"] == dim
     # The summary's numbers are the payload's numbers.
     assert s["queries"] == 60
@@ -101,16 +111,20 @@ def test_component_alone_reuses_the_cache(pipeline_run):
 def test_hull_of_the_adversarial_split(pipeline_run):
   root, _ = pipeline_run
   out, _ = _cli("components.hull", "--flagfile=configs/digits_mlp.flags", f"--output_root={root}",
-                *SMALL, "--hull_query_split=adv_min_pgd_2", "--nohull_per_class",
+                *SMALL, "--hull_query_splits=adv_cw_l2_2", "--nohull_per_class",
                 "--hull_spaces=pixel,layer:features")
   assert out.returncode == 0, out.stderr[-3000:]
   hull_dirs = [d for d in os.listdir(os.path.join(root, "hull")) if "." not in d]
   assert len(hull_dirs) == 2
   new = [artifacts.load(os.path.join(root, "hull", d)) for d in hull_dirs]
-  adv, = [a for a in new if a.params["query_split"] == "adv_min_pgd_2"]
+  adv, = [a for a in new if a.params["query_splits"] == ["adv_cw_l2_2"]]
   assert set(adv.summary["spaces"]) == {"pixel", "layer:features"}
   feats = artifacts.load(_only(root, "features"))
-  assert adv.summary["spaces"]["pixel"]["queries"] == feats.summary["rows"]["adv_min_pgd_2"]
+  assert (adv.summary["spaces"]["pixel"]["adv_cw_l2_2"]["queries"]
+          == feats.summary["rows"]["adv_cw_l2_2"])
+  out, _ = _cli("components.hull", "--flagfile=configs/digits_mlp.flags", f"--output_root={root}",
+                *SMALL, "--hull_query_splits=nope")
+  assert out.returncode == 2 and "has no split 'nope'" in out.stderr
 
 
 def test_features_of_a_missing_layer_fail_and_write_nothing(pipeline_run):
@@ -171,7 +185,7 @@ def test_bad_input_fails_fast_with_one_line(tmp_path, args, message):
   errors = [l for l in out.stderr.splitlines() if l.startswith(("tfhull: error", "FATAL"))]
   assert len(errors) == 1, out.stderr[-2000:]
   assert seconds < 60
-  for step in ("data", "train", "attack", "features", "hull"):
+  for step in STEPS:
     assert not os.path.exists(tmp_path / "r" / step) or not os.listdir(tmp_path / "r" / step)
 
 
@@ -181,3 +195,63 @@ def test_unwritable_output_root(tmp_path):
   out, _ = _cli("pipelines.full", f"--output_root={blocker}/root", *SMALL)
   assert out.returncode == 2
   assert "writable --output_root" in out.stderr
+
+
+def test_report_numbers_are_the_artifacts_numbers(pipeline_run):
+  root, out = pipeline_run
+  rep = artifacts.load(_only(root, "report"), "Report")
+  assert f"Report: {rep.path('report.html')}" in out.stdout
+  for name in ("report.html", "report.md", "metrics.json"):
+    assert os.path.exists(rep.path(name))
+  metrics = io.read_json(rep.path("metrics.json"))
+  inputs = {k: artifacts.load(v["uri"]) for k, v in rep.metadata["inputs"].items()}
+  train, hull, attack = (inputs[k].summary for k in ("train", "hull", "attack"))
+  analysis = io.read_json(inputs["analyze"].path("analysis.json"))
+  assert metrics["test_accuracy"] == train["test_accuracy"]
+  assert metrics["params"] == train["params"]
+  assert metrics["test_fraction_outside"] == hull["test_fraction_outside"]
+  assert metrics["worst_case_robust_accuracy"] == attack["worst_case_robust_accuracy"]
+  assert metrics["ray_first_crossing"] == analysis["rays"]["categories"]
+  assert sum(analysis["rays"]["categories"].values()) == pytest.approx(1.0)
+  html = open(rep.path("report.html")).read()
+  assert f"{train['params']:,}" in html
+  n = rep.summary["figures"]
+  assert html.count("data:image/png;base64,") == n > 5
+  exe = browser.chromium()
+  if not exe:
+    pytest.skip("no Chromium to render the report (`apt-get install chromium`; .ci/run does it)")
+  dom, console = browser.render(exe, rep.path("report.html"))
+  assert f'data-figures-loaded="{n}/{n}"' in dom and not console, console
+
+
+def test_changed_attack_flag_recomputes_downstream_only_and_a_killed_run_resumes(pipeline_run):
+  root, _ = pipeline_run
+  before = {s: sorted(d for d in os.listdir(os.path.join(root, s)) if "." not in d)
+            for s in STEPS}
+  args = [sys.executable, "-m", "pipelines.full", "--flagfile=configs/digits_mlp.flags",
+          f"--output_root={root}", *SMALL, "--attack_size=20"]
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL)
+  deadline = time.time() + 240
+  while time.time() < deadline and proc.poll() is None:
+    new = [d for d in os.listdir(os.path.join(root, "attack"))
+           if "." not in d and d not in before["attack"]]
+    if new and os.path.exists(os.path.join(root, "attack", new[0], "metadata.json")):
+      break
+    time.sleep(0.2)
+  proc.kill()  # Mid-run, after the attack step: as if the machine went away.
+  proc.wait()
+  complete = lambda s: sorted(d for d in os.listdir(os.path.join(root, s))  # pylint: disable=unnecessary-lambda-assignment
+                              if "." not in d and
+                              os.path.exists(os.path.join(root, s, d, "metadata.json")))
+  assert len(complete("attack")) == len(before["attack"]) + 1
+  assert complete("report") == before["report"]  # Killed before the end: no new report.
+  out, _ = _cli(*args[2:])
+  assert out.returncode == 0, out.stderr[-3000:]
+  after = {s: complete(s) for s in STEPS}
+  # data and train are reused; attack (resumed from the kill) and every later step are new.
+  assert after["data"] == before["data"] and after["train"] == before["train"]
+  for step in STEPS[2:]:
+    assert set(before[step]) < set(after[step]), step
+  assert out.stderr.count("cache hit") >= 3  # data, train, attack (and features if finished).

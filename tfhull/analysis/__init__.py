@@ -1,0 +1,13 @@
+"""Geometry analyses over hull measurements, attacks and models (arrays in, dataclasses out)."""
+
+from tfhull.analysis.adversarial import perturbation_vs_hull
+from tfhull.analysis.geometry import hull_stats
+from tfhull.analysis.geometry import HullStats
+from tfhull.analysis.geometry import own_class_weight
+from tfhull.analysis.linear_head import analyze as linear_head
+from tfhull.analysis.linear_head import head_of
+from tfhull.analysis.linear_head import LinearHeadStats
+from tfhull.analysis.linear_head import margins
+from tfhull.analysis.rays import CATEGORIES as RAY_CATEGORIES
+from tfhull.analysis.rays import ray_scan
+from tfhull.analysis.rays import RayScan
