@@ -34,8 +34,19 @@ SEED = flags.DEFINE_integer("seed", 0, "Global seed; the same flags give the sam
 STRATEGY = flags.DEFINE_enum(
     "strategy", "default", ["default", "one_device", "mirrored", "multi_worker_mirrored", "tpu"],
     "tf.distribute strategy for training, attacks and the hull solver's pricing passes.")
+DETERMINISTIC = flags.DEFINE_bool(
+    "deterministic", True, "TensorFlow op determinism (tf.config.experimental."
+    "enable_op_determinism) for every step: the same flags give the same numbers; turn off for "
+    "speed on GPUs.")
 TPU = flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu: a name, grpc://host:8470, "
                           "or 'local' on a TPU VM.")
+
+
+def apply_determinism() -> None:
+  """Turns on TensorFlow op determinism when --deterministic (before any step computes)."""
+  if DETERMINISTIC.value:
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    tf.config.experimental.enable_op_determinism()
 
 
 def strategy():

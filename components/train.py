@@ -55,9 +55,6 @@ def define_flags() -> None:
                     "(checked exactly on the unaugmented training set), the regime of the paper.")
   flags.DEFINE_bool("mixed_precision", False, "bfloat16 compute with float32 variables "
                     "(TPUs, recent GPUs).")
-  flags.DEFINE_bool("deterministic", True, "TensorFlow op determinism "
-                    "(tf.config.experimental.enable_op_determinism): the same flags give the same "
-                    "weights; turn off for speed on GPUs.")
 
 
 def config() -> training.TrainConfig:
@@ -88,9 +85,6 @@ def run(inputs: dict):
   cfg = config()
 
   def build(out_dir: str, work_dir: str) -> dict:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    if FLAGS.deterministic:
-      tf.config.experimental.enable_op_determinism()
     ds = tfhull.data.load(inputs["data"].uri)
     result = training.train(FLAGS.model, ds, cfg, strategy=common.strategy(), work_dir=work_dir,
                             tensorboard_dir=io.join(out_dir, "tensorboard"),

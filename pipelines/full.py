@@ -41,6 +41,7 @@ def run_until(last: str, argv=()) -> dict:
   steps = STEPS[:names.index(last) + 1]
   for step in steps:
     step.check_flags()  # Every bad flag fails here, before any step writes anything.
+  common.apply_determinism()
   if common.STRATEGY.value != "default":
     common.strategy()  # So does an unreachable TPU.
   done = {}

@@ -210,3 +210,31 @@ def test_two_replica_attack_matches_one_device():
                        text=True, timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]
   assert float(out.stdout.split("maxdiff")[-1]) < 1e-5
+
+
+def test_same_flags_same_adversarial_examples(tmp_path):
+  # Determinism is per process (as the CLI runs): two fresh processes, same seed, same bytes.
+  code = textwrap.dedent("""
+      import sys
+      import numpy as np, tensorflow as tf
+      tf.config.experimental.enable_op_determinism()
+      import tfhull.data
+      from tfhull import attacks, models
+      ds = tfhull.data.prepare("digits", train_size=100, test_size=20, seed=0)
+      model = models.build("mlp:width=32,depth=1", ds.input_shape, 10, seed=0)
+      cfg = attacks.AttackConfig(attacks=("pgd", "cw_l2"), norms=("inf", "2"), eps_inf=(0.05,),
+                                 eps_l2=(0.5,), bisection_steps=3, cw_steps=20,
+                                 cw_search_steps=2, iterative=attacks.IterativeConfig(steps=5),
+                                 seed=7)
+      res = attacks.run_suite(model, ds.x_test, ds.y_test, cfg, progress=False)
+      np.savez(sys.argv[1], **{k: res.records[k] for k in ("x_adv", "flip_point", "eps")})
+  """)
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  procs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"{i}.npz")], env=env,
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True) for i in range(2)]
+  for p in procs:
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err[-3000:]
+  a, b = (np.load(tmp_path / f"{i}.npz") for i in range(2))
+  for key in ("x_adv", "flip_point", "eps"):
+    np.testing.assert_array_equal(a[key], b[key])
