@@ -15,6 +15,7 @@ CHECK = """
 import json, sys
 from absl import flags
 from pipelines import full
+from pipelines import sweep  # Defines --sweep, for the sweep configs.
 results = {}
 for path in sys.argv[1:]:
   flags.FLAGS.unparse_flags()

@@ -417,8 +417,8 @@ def rays(r: Optional[dict]) -> Optional[Plot]:
   return Plot("rays", "Ray scan from the hull projection through the sample",
               "Left: the margin of the sample's predicted class along the ray from its hull "
               "projection (t = 0) through the sample (t = 1) and beyond, the label changing where "
-              "it crosses 0; right: where the first label change happens, going from the sample "
-              "towards and past the hull, over all samples.", _png(fig))
+              "it crosses 0; right: where the first label change happens, scanning the ray from "
+              "behind the hull boundary (smallest t) outwards past the sample, over all samples.", _png(fig))
 
 
 # 9. Linear head.

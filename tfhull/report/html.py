@@ -311,8 +311,11 @@ def check(inputs: ReportInputs) -> None:
                       f"{np.shape(r.projection)} differ in shape")
 
 
-def write_report(inputs: ReportInputs, out_dir: str) -> dict:
+def write_report(inputs: ReportInputs, out_dir: str, sections: Optional[list] = None) -> dict:
   """Writes the report of `inputs` into out_dir (local or gs://).
+
+  `sections` replaces the study's sections (built from `inputs` by default), for other pages
+  such as a sweep's, which share the page, the headline table and the provenance.
 
   Files: report.html (self-contained: figures as base64 PNG data URIs, inline CSS, no external
   resources), report.md with figures/<name>.png, and metrics.json (inputs.metrics as is).
@@ -326,7 +329,7 @@ def write_report(inputs: ReportInputs, out_dir: str) -> dict:
   """
   from tfhull import io  # pylint: disable=import-outside-toplevel  (imports TensorFlow)
   check(inputs)
-  sections = build_sections(inputs)
+  sections = build_sections(inputs) if sections is None else sections
   plots = [p for s in sections for p in s.plots]
   fig_dir = io.join(out_dir, "figures")
   io.gfile.makedirs(fig_dir)

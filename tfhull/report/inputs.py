@@ -44,7 +44,7 @@ class ReportInputs:
     "worst_case_robust_accuracy": {norm: {eps_str: acc}}, "clean_accuracy": float}.
   rays: {"t": (T,) grid on x_t = p + t (x - p) (p the hull projection at t = 0, the sample at
     t = 1), "margin": (s, T) predicted-class margin along the ray for s example samples,
-    "crossing": (q,) t of the first label change from the sample towards and past the hull (nan:
+    "crossing": (q,) t of the first label change scanning up from the smallest t (nan:
     none), "categories": {name: fraction}}.
   linear_head: {"class_min_margin": (c,) min of each class's margin over its training-feature
     hull (> 0: the class hull lies inside its own decision region), "boundary_distance": (q,) test

@@ -1,0 +1,114 @@
+"""A sweep's page: per grid point, parameters against accuracy, hull geometry, robustness and
+boundary behaviour outside the hull.
+
+  rows = [point_metrics(arts) for arts in per_point_artifacts]
+  write_sweep_report(rows, axes, out_dir, provenance=..., config=...)
+"""
+
+from typing import Optional, Sequence
+
+import numpy as np
+
+from tfhull.report import figures
+from tfhull.report import html
+from tfhull.report.inputs import ReportInputs
+
+# Ray categories in the order the analyses report them.
+_RAYS = ("behind the hull boundary", "between hull and sample", "beyond the sample", "no crossing")
+
+
+def point_metrics(arts: dict, analysis: dict) -> dict:
+  """The numbers of one grid point from its train, attack, hull artifacts and analysis.json."""
+  train, attack, hull = arts["train"].summary, arts["attack"].summary, arts["hull"].summary
+  minimal = attack.get("median_minimal_l2", {})
+  rays = (analysis.get("rays") or {}).get("categories", {})
+  return {
+      "params": train["params"], "params_per_example": train["params_per_example"],
+      "params_per_constraint": train["params_per_constraint"],
+      "train_accuracy": train["train_accuracy"], "test_accuracy": train["test_accuracy"],
+      "epochs_run": train["epochs_run"], "interpolated": train["interpolated"],
+      "test_fraction_outside": hull["test_fraction_outside"],
+      "median_dhull_over_dnn": {s: d["test"]["ratio"].get("median")
+                                for s, d in analysis["hull"].items() if "test" in d},
+      "median_test_distance": hull["median_test_distance"],
+      "median_minimal_l2": minimal.get("min_pgd/2", minimal.get("cw_l2/2")),
+      "clean_accuracy_attacked": attack["clean_accuracy"],
+      "ray_categories": {k.split(" (")[0]: v for k, v in rays.items()},
+  }
+
+
+def _label(assignment: dict, x_axis: Optional[str]) -> str:
+  rest = {k: v for k, v in assignment.items() if k != x_axis}
+  return ", ".join(f"{k}={v}" for k, v in rest.items()) or "sweep"
+
+
+def _groups(rows: Sequence[dict], x_axis: Optional[str]):
+  groups = {}
+  for r in rows:
+    groups.setdefault(_label(r["assignment"], x_axis), []).append(r)
+  return {k: sorted(v, key=lambda r: r["metrics"]["params"]) for k, v in groups.items()}
+
+
+def sweep_figure(rows: Sequence[dict], x_axis: Optional[str]) -> Optional[figures.Plot]:
+  """Four panels against the parameter count (log scale), one line per group of the other axes."""
+  if not rows:
+    return None
+  fig = figures._figure(12.0, 8.0)  # pylint: disable=protected-access
+  axes = fig.subplots(2, 2)
+  for i, (label, group) in enumerate(_groups(rows, x_axis).items()):
+    m = [r["metrics"] for r in group]
+    p = [x["params"] for x in m]
+    color = f"C{i % 10}"
+    axes[0, 0].plot(p, [x["train_accuracy"] for x in m], "o--", color=color,
+                    label=f"{label}: train")
+    axes[0, 0].plot(p, [x["test_accuracy"] for x in m], "s-", color=color, label=f"{label}: test")
+    for j, space in enumerate(sorted(m[0]["median_dhull_over_dnn"])):
+      axes[0, 1].plot(p, [x["median_dhull_over_dnn"].get(space) for x in m],
+                      ("o-", "s--", "^:", "d-.")[j % 4], color=color, label=f"{label}: {space}")
+    axes[1, 0].plot(p, [x["median_minimal_l2"] for x in m], "o-", color=color, label=label)
+    for j, cat in enumerate(_RAYS[:3]):
+      axes[1, 1].plot(p, [x["ray_categories"].get(cat, np.nan) for x in m],
+                      ("o-", "s--", "^:")[j], color=color, label=f"{label}: {cat}")
+  titles = (("Accuracy", "accuracy (fraction)"),
+            ("Test samples vs the training hull", "median d_hull / d_NN (test)"),
+            ("Adversarial vulnerability", "median minimal L2 perturbation"),
+            ("First boundary crossing along the rays", "fraction of test samples"))
+  for ax, (title, ylabel) in zip(axes.ravel(), titles):
+    ax.set_xscale("log")
+    figures._style(ax, title=title, xlabel="trainable parameters (log scale)", ylabel=ylabel)  # pylint: disable=protected-access
+    ax.legend(fontsize=figures.FONT - 2)
+  fig.suptitle("From under- to over-parameterized", fontsize=figures.FONT + 2)
+  return figures.Plot(
+      "sweep", "Sweep: parameters vs accuracy, hull geometry, robustness, boundaries",
+      "Each point is one trained model of the sweep, placed by its parameter count. Top left: "
+      "training and test accuracy (training accuracy 1 = interpolation). Top right: median ratio "
+      "of the test samples' distance to the training hull over their distance to the nearest "
+      "training sample, per space. Bottom left: median smallest label-flipping L2 perturbation. "
+      "Bottom right: where the label first changes along the ray from the hull projection "
+      "through each test sample (behind the hull boundary, between hull and sample, beyond it).",
+      figures._png(fig))  # pylint: disable=protected-access
+
+
+def write_sweep_report(rows: Sequence[dict], x_axis: Optional[str], out_dir: str, *,
+                       title: str, provenance: list, config: str, versions: dict) -> dict:
+  """rows: [{"assignment": {flag: value}, "metrics": point_metrics(...)}]; writes report.html,
+  report.md, metrics.json (the rows) and figures/ into out_dir."""
+  headline = []
+  for r in sorted(rows, key=lambda r: r["metrics"]["params"]):
+    m = r["metrics"]
+    ratio = ", ".join(f"{k}: {v:.3g}" for k, v in m["median_dhull_over_dnn"].items()
+                      if v is not None)
+    minimal = m["median_minimal_l2"]
+    headline.append((", ".join(f"{k}={v}" for k, v in r["assignment"].items()),
+                     f"{m['params']:,} params ({m['params_per_example']:.3g}/example); train "
+                     f"{m['train_accuracy']:.4g}, test {m['test_accuracy']:.4g}",
+                     f"median d_hull/d_NN {ratio}; median minimal L2 "
+                     f"{'n/a' if minimal is None else f'{minimal:.3g}'}"))
+  section = html.Section("sweep", "The sweep",
+                         "One trained model per grid point, each through the full pipeline "
+                         "(shared upstream artifacts come from the cache).")
+  section.add(sweep_figure(rows, x_axis), "sweep figure skipped: no grid point finished")
+  inputs = ReportInputs(title=title, provenance=provenance, config=config, versions=versions,
+                        headline=headline, metrics={"points": list(rows)}, history={}, hull=[],
+                        image_rows=[], adversarial=[], robustness={})
+  return html.write_report(inputs, out_dir, sections=[section])
