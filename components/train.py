@@ -53,6 +53,8 @@ def define_flags() -> None:
   flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing of the cross-entropy.")
   flags.DEFINE_bool("until_interpolation", True, "Stop as soon as training accuracy is 100% "
                     "(checked exactly on the unaugmented training set), the regime of the paper.")
+  flags.DEFINE_float("init_scale", 1.0, "Multiplies every initial kernel: the initialization "
+                     "regime (small scales favour simple interpolants, large ones lazy training).")
   flags.DEFINE_bool("mixed_precision", False, "bfloat16 compute with float32 variables "
                     "(TPUs, recent GPUs).")
 
@@ -63,6 +65,7 @@ def config() -> training.TrainConfig:
       schedule=FLAGS.lr_schedule, weight_decay=FLAGS.weight_decay, batch_size=FLAGS.batch_size,
       epochs=FLAGS.epochs, augment=FLAGS.augment, label_smoothing=FLAGS.label_smoothing,
       until_interpolation=FLAGS.until_interpolation, mixed_precision=FLAGS.mixed_precision,
+      init_scale=FLAGS.init_scale,
       seed=common.SEED.value)
 
 

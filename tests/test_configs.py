@@ -23,6 +23,8 @@ for path in sys.argv[1:]:
     flags.FLAGS(["prog", "--flagfile=" + path])
     for step in full.STEPS:
       step.check_flags()
+    if flags.FLAGS.sweep:
+      sweep.parse_axes(flags.FLAGS.sweep)
     results[path] = "ok"
   except Exception as e:  # Reported per config.
     results[path] = f"{type(e).__name__}: {e}"
@@ -42,7 +44,8 @@ def checked():
 def test_the_expected_configs_exist():
   names = {os.path.basename(c) for c in CONFIGS}
   assert {"digits_mlp.flags", "mnist_mlp.flags", "mnist_cnn.flags", "cifar10_resnet20.flags",
-          "cifar10_wrn_tpu.flags"} <= names
+          "cifar10_wrn_tpu.flags", "sweep_digits_mlp.flags", "sweep_cifar10_wrn.flags",
+          "sweep_memorization_digits.flags"} <= names
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=os.path.basename)

@@ -222,3 +222,14 @@ def test_mixed_precision_computes_in_bfloat16_and_restores_the_policy(digits):
   assert keras.config.dtype_policy().name == "float32"  # Restored for what comes next.
   assert np.all(np.isfinite(models.predict(res.model, digits.x_test)))
   assert res.metrics["test_accuracy"] > 0.3
+
+
+def test_init_scale_multiplies_the_initial_kernels(digits):
+  base = training.train("linear", digits, training.TrainConfig(epochs=1, learning_rate=1e-9),
+                        verbose=0)
+  big = training.train("linear", digits, training.TrainConfig(epochs=1, learning_rate=1e-9,
+                                                              init_scale=3.0), verbose=0)
+  k0, k1 = (m.model.get_layer("logits").kernel.numpy() for m in (base, big))
+  np.testing.assert_allclose(k1, 3.0 * k0, rtol=1e-4, atol=1e-7)
+  with pytest.raises(UserError, match="init_scale"):
+    training.TrainConfig(init_scale=0.0).check()

@@ -40,6 +40,7 @@ class TrainConfig:
   label_smoothing: float = 0.0
   until_interpolation: bool = False
   mixed_precision: bool = False    # mixed_bfloat16 compute, float32 variables.
+  init_scale: float = 1.0          # multiplies every initial kernel (the initialization regime).
   seed: int = 0
 
   def check(self) -> None:
@@ -59,6 +60,8 @@ class TrainConfig:
       raise UserError("--weight_decay must be >= 0 and --momentum in [0, 1)")
     if self.batch_size < 1 or self.epochs < 1:
       raise UserError("--batch_size and --epochs must be >= 1")
+    if not (self.init_scale > 0 and math.isfinite(self.init_scale)):
+      raise UserError(f"--init_scale={self.init_scale} must be a positive number")
 
 
 @dataclasses.dataclass
@@ -198,6 +201,10 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
   try:
     with strategy.scope():
       model = models.build(model_spec, dataset.input_shape, dataset.num_classes, seed=config.seed)
+      if config.init_scale != 1.0:
+        for w in model.trainable_weights:
+          if "kernel" in w.path:
+            w.assign(w * config.init_scale)
       model.compile(
           optimizer=make_optimizer(config, steps),
           loss=keras.losses.CategoricalCrossentropy(from_logits=True,

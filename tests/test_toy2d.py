@@ -1,0 +1,82 @@
+"""The 2-D boundary-extension study on its smallest configuration."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from matplotlib.path import Path
+
+from tfhull import artifacts
+from tfhull import io
+from tfhull.errors import UserError
+from tfhull.studies import toy2d
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_hull_mask_and_window():
+  rng = np.random.default_rng(0)
+  pts = rng.uniform(0.2, 0.8, size=(50, 2))
+  grid, extent = toy2d.window_grid(pts, 3.0, 30)
+  assert grid.shape == (900, 2)
+  width = pts[:, 0].max() - pts[:, 0].min()
+  assert extent[1] - extent[0] == pytest.approx(3 * width, rel=1e-5)
+  inside = toy2d.inside_hull(pts, grid)
+  polygon = toy2d.hull_polygon(pts)
+  np.testing.assert_array_equal(inside, Path(polygon).contains_points(grid))
+  assert 0 < inside.mean() < 1 / 9 + 0.01  # The hull fits in the middle ninth of the window.
+
+
+def test_regimes_parse_and_bad_ones_fail():
+  r = toy2d.parse_regime("sgd:learning_rate=0.1,init_scale=2")
+  assert r.optimizer == "sgd" and dict(r.overrides) == {"learning_rate": 0.1, "init_scale": 2.0}
+  for bad, message in (("rmsprop", "unknown optimizer"), ("adam:lr=1", "KEY=VALUE"),
+                       ("adam:learning_rate=x", "not a number")):
+    with pytest.raises(UserError, match=message):
+      toy2d.parse_regime(bad)
+
+
+def test_disagreement_counts_inside_and_outside():
+  a, b = np.array([0, 1, 1, 0]), np.array([0, 0, 1, 1])
+  inside = np.array([True, True, False, False])
+  assert toy2d.disagreement(a, b, inside) == {"inside": 0.5, "outside": 0.5}
+
+
+def test_smallest_study_end_to_end(tmp_path):
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  out = subprocess.run(
+      [sys.executable, "-m", "pipelines.toy2d", f"--output_root={tmp_path}", "--train_size=100",
+       "--test_size=50", "--toy_widths=32,128", "--toy_regimes=adam,adam:init_scale=3",
+       "--toy_epochs=600", "--toy_resolution=40", "--toy_learning_rate=0.02"],
+      cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  art_dir, = [os.path.join(tmp_path, "toy2d", d) for d in os.listdir(tmp_path / "toy2d")]
+  art = artifacts.load(art_dir, "Toy2dStudy")
+  z = io.load_npz(art.path("toy2d.npz"))
+  data = io.load_npz(os.path.join(art.metadata["inputs"]["data"]["uri"], "data.npz"))
+  ok = z["train_accuracy"] == 1.0
+  assert ok.sum() >= 2, z["train_accuracy"]
+  # Interpolating models agree on every training point (they all predict its label).
+  for i, j in zip(*np.nonzero(ok)):
+    np.testing.assert_array_equal(z["train_predictions"][i, j], data["y_train"])
+  # The reported disagreement is the grid's.
+  summary = io.read_json(art.path("toy2d.json"))
+  for pair in summary["pairs"]:
+    a, b = z["labels"][tuple(pair["a"])], z["labels"][tuple(pair["b"])]
+    expect = toy2d.disagreement(a, b, z["inside"])
+    assert pair["inside"] == pytest.approx(expect["inside"])
+    assert pair["outside"] == pytest.approx(expect["outside"])
+  html = open(art.path("report.html")).read()
+  assert html.count("data:image/png;base64,") == 2
+  assert f"Report: {art.path('report.html')}" in out.stdout
+
+
+def test_non_2d_data_is_refused(tmp_path):
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  out = subprocess.run([sys.executable, "-m", "pipelines.toy2d", f"--output_root={tmp_path}",
+                        "--dataset=digits", "--toy_widths=4"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2 and "needs 2-D points" in out.stderr
+  assert not os.path.exists(tmp_path / "toy2d")

@@ -1,0 +1,90 @@
+"""Figures and page of the 2-D boundary-extension study (`tfhull.studies.toy2d`)."""
+
+import numpy as np
+
+from tfhull.report import figures
+from tfhull.report import html
+from tfhull.report.inputs import ReportInputs
+
+
+def regions_figure(result, x_train, y_train):
+  """Decision regions of every (width, regime) model over the window, hull polygon drawn."""
+  w_n, r_n = result.labels.shape[:2]
+  side = int(round(np.sqrt(result.labels.shape[2])))
+  fig = figures._figure(2.6 * r_n + 0.5, 2.5 * w_n + 0.6)  # pylint: disable=protected-access
+  axes = fig.subplots(w_n, r_n, squeeze=False)
+  for i in range(w_n):
+    for j in range(r_n):
+      ax = axes[i, j]
+      ax.imshow(result.labels[i, j].reshape(side, side), origin="lower", extent=result.extent,
+                cmap="Pastel1", vmin=0, vmax=8, interpolation="nearest", aspect="auto")
+      ax.scatter(x_train[:, 0], x_train[:, 1], c=y_train, cmap="Set1", vmin=0, vmax=8, s=4,
+                 linewidths=0)
+      ax.plot(result.polygon[:, 0], result.polygon[:, 1], "k-", lw=1.2)
+      flag = "" if result.train_accuracy[i, j] == 1.0 else " (not interpolating)"
+      ax.set_title(f"width {result.widths[i]}, {result.regimes[j]}{flag}",
+                   fontsize=figures.FONT - 1)
+      ax.set_xticks([])
+      ax.set_yticks([])
+  fig.suptitle("Decision regions inside and outside the training hull (black polygon)",
+               fontsize=figures.FONT + 2)
+  return figures.Plot(
+      "regions", "Decision regions of interpolating models",
+      "Rows: width; columns: training regime. Each panel colours the window (several times the "
+      "training data's extent) by the predicted class, with the training points and the "
+      "convex hull of the training set; models that agree on every training point may "
+      "partition the space outside the hull very differently.", figures._png(fig))  # pylint: disable=protected-access
+
+
+def disagreement_figure(result):
+  """Mean pairwise disagreement inside vs outside the hull, by width and by regime."""
+  fig = figures._figure(10.0, 3.8)  # pylint: disable=protected-access
+  ax0, ax1 = fig.subplots(1, 2)
+  widths = list(result.disagreement_by_width)
+  for key, style in (("inside", "o-"), ("outside", "s--")):
+    ax0.plot(result.params, [result.disagreement_by_width[w][key] or np.nan for w in widths],
+             style, label=f"{key} the hull")
+  ax0.set_xscale("log")
+  figures._style(ax0, title="Across regimes, per width", xlabel="parameters (log scale)",  # pylint: disable=protected-access
+                 ylabel="fraction of grid points where models disagree")
+  names = list(result.disagreement_by_regime)
+  x = np.arange(len(names))
+  for k, (key, off) in enumerate((("inside", -0.2), ("outside", 0.2))):
+    ax1.bar(x + off, [result.disagreement_by_regime[n][key] or 0 for n in names], 0.4,
+            label=f"{key} the hull", color=f"C{k}")
+  ax1.set_xticks(x, names, rotation=20, fontsize=figures.FONT - 1)
+  figures._style(ax1, title="Across widths, per regime", xlabel="regime",  # pylint: disable=protected-access
+                 ylabel="fraction of grid points where models disagree")
+  for ax in (ax0, ax1):
+    ax.legend(fontsize=figures.FONT - 1)
+  return figures.Plot(
+      "disagreement", "Where interpolating models disagree",
+      "Mean fraction of grid points on which two interpolating models predict different classes, "
+      "inside the training hull and outside it: left, between regimes at the same width; right, "
+      "between widths under the same regime.", figures._png(fig))  # pylint: disable=protected-access
+
+
+def write_toy2d_report(result, x_train, y_train, out_dir, *, title, provenance, config,
+                       versions, metrics) -> dict:
+  headline = []
+  for w, d in result.disagreement_by_width.items():
+    headline.append((f"width {w}: disagreement between regimes",
+                     f"inside {_f(d['inside'])}, outside {_f(d['outside'])}",
+                     "mean fraction of grid points where two interpolating models differ"))
+  for r, d in result.disagreement_by_regime.items():
+    headline.append((f"{r}: disagreement between widths",
+                     f"inside {_f(d['inside'])}, outside {_f(d['outside'])}",
+                     "mean fraction of grid points where two interpolating models differ"))
+  section = html.Section("toy2d", "Boundaries outside the hull",
+                         "Every model fits the training set; the figures show where they differ.")
+  section.add(regions_figure(result, x_train, y_train), "regions skipped")
+  section.add(disagreement_figure(result), "disagreement skipped: fewer than two interpolating "
+              "models")
+  inputs = ReportInputs(title=title, provenance=provenance, config=config, versions=versions,
+                        headline=headline, metrics=metrics, history={}, hull=[], image_rows=[],
+                        adversarial=[], robustness={})
+  return html.write_report(inputs, out_dir, sections=[section])
+
+
+def _f(v):
+  return "n/a" if v is None else f"{v:.3f}"
