@@ -7,33 +7,41 @@ from tfhull.report import html
 from tfhull.report.inputs import ReportInputs
 
 
-def regions_figure(result, x_train, y_train):
-  """Decision regions of every (width, regime) model over the window, hull polygon drawn."""
-  w_n, r_n = result.labels.shape[:2]
-  side = int(round(np.sqrt(result.labels.shape[2])))
-  fig = figures._figure(2.6 * r_n + 0.5, 2.5 * w_n + 0.6)  # pylint: disable=protected-access
-  axes = fig.subplots(w_n, r_n, squeeze=False)
-  for i in range(w_n):
-    for j in range(r_n):
+def regions_grid(labels, extent, polygon, x_train, y_train, row_names, col_names, ok, *,
+                 name, title, caption):
+  """Panels of predicted classes over the window (rows x columns), with the hull polygon and the
+  training points; `ok` (rows, cols) marks interpolating models."""
+  rows, cols = labels.shape[:2]
+  side = int(round(np.sqrt(labels.shape[2])))
+  fig = figures._figure(2.6 * cols + 0.5, 2.5 * rows + 0.6)  # pylint: disable=protected-access
+  axes = fig.subplots(rows, cols, squeeze=False)
+  for i in range(rows):
+    for j in range(cols):
       ax = axes[i, j]
-      ax.imshow(result.labels[i, j].reshape(side, side), origin="lower", extent=result.extent,
-                cmap="Pastel1", vmin=0, vmax=8, interpolation="nearest", aspect="auto")
+      ax.imshow(labels[i, j].reshape(side, side), origin="lower", extent=extent, cmap="Pastel1",
+                vmin=0, vmax=8, interpolation="nearest", aspect="auto")
       ax.scatter(x_train[:, 0], x_train[:, 1], c=y_train, cmap="Set1", vmin=0, vmax=8, s=4,
                  linewidths=0)
-      ax.plot(result.polygon[:, 0], result.polygon[:, 1], "k-", lw=1.2)
-      flag = "" if result.train_accuracy[i, j] == 1.0 else " (not interpolating)"
-      ax.set_title(f"width {result.widths[i]}, {result.regimes[j]}{flag}",
-                   fontsize=figures.FONT - 1)
+      ax.plot(polygon[:, 0], polygon[:, 1], "k-", lw=1.2)
+      flag = "" if ok[i, j] else " (not interpolating)"
+      ax.set_title(f"{row_names[i]}, {col_names[j]}{flag}", fontsize=figures.FONT - 1)
       ax.set_xticks([])
       ax.set_yticks([])
-  fig.suptitle("Decision regions inside and outside the training hull (black polygon)",
-               fontsize=figures.FONT + 2)
-  return figures.Plot(
-      "regions", "Decision regions of interpolating models",
-      "Rows: width; columns: training regime. Each panel colours the window (several times the "
-      "training data's extent) by the predicted class, with the training points and the "
-      "convex hull of the training set; models that agree on every training point may "
-      "partition the space outside the hull very differently.", figures._png(fig))  # pylint: disable=protected-access
+  fig.suptitle(title, fontsize=figures.FONT + 2)
+  return figures.Plot(name, title, caption, figures._png(fig))  # pylint: disable=protected-access
+
+
+def regions_figure(result, x_train, y_train):
+  """Decision regions of every (width, regime) model over the window, hull polygon drawn."""
+  return regions_grid(
+      result.labels, result.extent, result.polygon, x_train, y_train,
+      [f"width {w}" for w in result.widths], list(result.regimes),
+      result.train_accuracy == 1.0, name="regions",
+      title="Decision regions inside and outside the training hull (black polygon)",
+      caption="Rows: width; columns: training regime. Each panel colours the window (several "
+      "times the training data's extent) by the predicted class, with the training points and "
+      "the convex hull of the training set; models that agree on every training point may "
+      "partition the space outside the hull very differently.")
 
 
 def disagreement_figure(result):
