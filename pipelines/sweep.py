@@ -75,7 +75,8 @@ def run_sweep(argv=()) -> artifacts.Artifact:
       _set(point)
       done = full.run_until(LAST.value, argv)
       analysis = io.read_json(done["analyze"].path("analysis.json"))
-      rows.append({"assignment": point, "metrics": sweep_report.point_metrics(done, analysis)})
+      rows.append({"assignment": point, "metrics": sweep_report.point_metrics(done, analysis),
+                   "history": io.read_json(done["train"].path("history.json"))})
       inputs[f"point{i:03d}"] = done["analyze"]
   finally:
     _set(original)
@@ -89,7 +90,8 @@ def run_sweep(argv=()) -> artifacts.Artifact:
             f"{n} in {len(v)} values" for n, v in axes),
         provenance=provenance, config=common.resolved_flags(),
         versions=artifacts._versions())  # pylint: disable=protected-access
-    io.write_json(io.join(out_dir, "sweep.json"), {"axes": axes, "points": rows})
+    io.write_json(io.join(out_dir, "sweep.json"), {"axes": axes, "points": [
+        {k: v for k, v in r.items() if k != "history"} for r in rows]})
     return {"points": len(rows), "figures": result["figures"],
             "params": [r["metrics"]["params"] for r in rows],
             "test_accuracy": [r["metrics"]["test_accuracy"] for r in rows],

@@ -38,9 +38,9 @@ def test_sweep_over_widths(tmp_path):
     analyze = artifacts.load(art.metadata["inputs"][name]["uri"])
     train = artifacts.load(analyze.metadata["inputs"]["train"]["uri"])
     assert p["metrics"]["test_accuracy"] == train.summary["test_accuracy"]
-  assert art.summary["figures"] == 1
+  assert art.summary["figures"] == 2  # The sweep panels and the training curves.
   html = open(art.path("report.html")).read()
-  assert html.count("data:image/png;base64,") == 1 and "mlp:width=64,depth=1" in html
+  assert html.count("data:image/png;base64,") == 2 and "mlp:width=64,depth=1" in html
 
 
 def test_sweep_axes_are_checked():

@@ -89,6 +89,32 @@ def sweep_figure(rows: Sequence[dict], x_axis: Optional[str]) -> Optional[figure
       figures._png(fig))  # pylint: disable=protected-access
 
 
+def curves_figure(rows: Sequence[dict]) -> Optional[figures.Plot]:
+  """Training and test accuracy per epoch of every grid point (memorization sweeps)."""
+  rows = [r for r in rows if r.get("history", {}).get("accuracy")]
+  if not rows:
+    return None
+  fig = figures._figure(11.0, 4.0)  # pylint: disable=protected-access
+  ax0, ax1 = fig.subplots(1, 2)
+  for i, r in enumerate(rows):
+    h, label = r["history"], ", ".join(f"{k}={v}" for k, v in r["assignment"].items())
+    epochs = np.arange(1, len(h["accuracy"]) + 1)
+    ax0.plot(epochs, h["accuracy"], color=f"C{i % 10}", label=label)
+    if h.get("test_accuracy"):
+      ax1.plot(epochs, h["test_accuracy"], color=f"C{i % 10}", label=label)
+  figures._style(ax0, title="Training accuracy", xlabel="epoch", ylabel="accuracy (running, "  # pylint: disable=protected-access
+                 "training labels)")
+  figures._style(ax1, title="Test accuracy", xlabel="epoch", ylabel="accuracy (clean test set)")  # pylint: disable=protected-access
+  for ax in (ax0, ax1):
+    ax.set_xscale("log")
+    ax.legend(fontsize=figures.FONT - 3)
+  return figures.Plot(
+      "sweep_curves", "Training curves of every grid point",
+      "Accuracy per epoch (log scale) on the training labels (left; with label noise these are "
+      "the noisy labels the model memorizes) and on the clean test set (right).",
+      figures._png(fig))  # pylint: disable=protected-access
+
+
 def write_sweep_report(rows: Sequence[dict], x_axis: Optional[str], out_dir: str, *,
                        title: str, provenance: list, config: str, versions: dict) -> dict:
   """rows: [{"assignment": {flag: value}, "metrics": point_metrics(...)}]; writes report.html,
@@ -108,7 +134,10 @@ def write_sweep_report(rows: Sequence[dict], x_axis: Optional[str], out_dir: str
                          "One trained model per grid point, each through the full pipeline "
                          "(shared upstream artifacts come from the cache).")
   section.add(sweep_figure(rows, x_axis), "sweep figure skipped: no grid point finished")
+  section.add(curves_figure(rows), "training curves skipped: no history")
   inputs = ReportInputs(title=title, provenance=provenance, config=config, versions=versions,
-                        headline=headline, metrics={"points": list(rows)}, history={}, hull=[],
+                        headline=headline,
+                        metrics={"points": [{k: v for k, v in r.items() if k != "history"}
+                                            for r in rows]}, history={}, hull=[],
                         image_rows=[], adversarial=[], robustness={})
   return html.write_report(inputs, out_dir, sections=[section])
