@@ -77,12 +77,28 @@ def run_step(module, params: Mapping[str, Any], inputs: Mapping[str, artifacts.A
              build: Callable[..., Optional[Mapping[str, Any]]], *,
              resumable: bool = False) -> artifacts.Artifact:
   """Runs (or reuses) a component's artifact under `--output_root` (see `artifacts.run`)."""
-  force = "all" in FORCE.value or module.NAME in FORCE.value
+  return run_named(module.NAME, module.VERSION, module.OUTPUT_TYPE,
+                   dict(params, seed=SEED.value) if "seed" not in params else params,
+                   {k: inputs[k] for k in module.INPUTS}, build, resumable=resumable)
+
+
+def run_named(name: str, version: str, artifact_type: str, params: Mapping[str, Any],
+              inputs: Mapping[str, artifacts.Artifact],
+              build: Callable[..., Optional[Mapping[str, Any]]], *,
+              resumable: bool = False) -> artifacts.Artifact:
+  """`artifacts.run` under `--output_root` with `--force` and the resolved flags (components and
+  the studies outside the linear pipeline: sweep, toy2d, polynomial)."""
   return artifacts.run(
-      component=module.NAME, version=module.VERSION, artifact_type=module.OUTPUT_TYPE,
-      params=dict(params, seed=SEED.value) if "seed" not in params else params,
-      inputs={k: inputs[k] for k in module.INPUTS}, output_root=OUTPUT_ROOT.value, build=build,
-      force=force, flags=resolved_flags(), resumable=resumable)
+      component=name, version=version, artifact_type=artifact_type, params=params,
+      inputs=inputs, output_root=OUTPUT_ROOT.value, build=build,
+      force="all" in FORCE.value or name in FORCE.value, flags=resolved_flags(),
+      resumable=resumable)
+
+
+def provenance(arts: Mapping[str, artifacts.Artifact]) -> list:
+  """[{step, type, uri, fingerprint, created}] of the artifacts a report shows."""
+  return [{"step": name, "type": a.type, "uri": a.uri, "fingerprint": a.fingerprint,
+           "created": a.metadata.get("created")} for name, a in arts.items()]
 
 
 def resolved_flags() -> str:

@@ -163,12 +163,10 @@ def inputs_for(arts: dict, rows: int) -> report.ReportInputs:
             "boundary_distance": an_arrays["boundary_distance"],
             "hull_distance": an_arrays["head_hull_distance"]}
   attack = arts["attack"].summary
-  provenance = [{"step": step, "type": a.type, "uri": a.uri, "fingerprint": a.fingerprint,
-                 "created": a.metadata.get("created")} for step, a in arts.items()]
   return report.ReportInputs(
       title=FLAGS.report_title or f"tfhull: {arts['data'].summary.get('source')} with "
                                   f"{arts['train'].summary.get('model_spec')}",
-      provenance=provenance, config=common.resolved_flags(),
+      provenance=common.provenance(arts), config=common.resolved_flags(),
       versions=arts["train"].metadata.get("versions", {}), headline=table, metrics=metrics,
       history=history, hull=views, image_rows=image_rows, adversarial=adversarial,
       robustness={"robust_accuracy": attack["robust_accuracy"],

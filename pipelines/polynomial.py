@@ -75,17 +75,13 @@ def main(argv):
     poly_report.write_polynomial_report(
         r, ds.x_train, ds.y_train, out_dir,
         title=f"tfhull: polynomial decision boundaries ({ds.source}, n = {r.n_train})",
-        provenance=[{"step": "data", "type": data_art.type, "uri": data_art.uri,
-                     "fingerprint": data_art.fingerprint,
-                     "created": data_art.metadata.get("created")}],
-        config=common.resolved_flags(), versions=artifacts._versions(),  # pylint: disable=protected-access
+        provenance=common.provenance({"data": data_art}), config=common.resolved_flags(),
+        versions=artifacts.versions(),
         metrics=summary)
     return {**summary, "headline": ["n_train", "monomials", "disagreement_by_degree"]}
 
-  art = artifacts.run("polynomial", VERSION, "PolynomialStudy", params, {"data": data_art},
-                      common.OUTPUT_ROOT.value, build,
-                      force="polynomial" in common.FORCE.value or "all" in common.FORCE.value,
-                      flags=common.resolved_flags())
+  art = common.run_named("polynomial", VERSION, "PolynomialStudy", params, {"data": data_art},
+                         build)
   print(f"\nPolynomial study: {art.uri}")
   print(f"Report: {art.path('report.html')}")
 

@@ -83,13 +83,11 @@ def run_sweep(argv=()) -> artifacts.Artifact:
   x_axis = "model" if any(a[0] == "model" for a in axes) else None
 
   def build(out_dir: str) -> dict:
-    provenance = [{"step": name, "type": a.type, "uri": a.uri, "fingerprint": a.fingerprint,
-                   "created": a.metadata.get("created")} for name, a in inputs.items()]
     result = sweep_report.write_sweep_report(
         rows, x_axis, out_dir, title="tfhull sweep: " + "; ".join(
             f"{n} in {len(v)} values" for n, v in axes),
-        provenance=provenance, config=common.resolved_flags(),
-        versions=artifacts._versions())  # pylint: disable=protected-access
+        provenance=common.provenance(inputs), config=common.resolved_flags(),
+        versions=artifacts.versions())
     io.write_json(io.join(out_dir, "sweep.json"), {"axes": axes, "points": [
         {k: v for k, v in r.items() if k != "history"} for r in rows]})
     return {"points": len(rows), "figures": result["figures"],
@@ -97,10 +95,8 @@ def run_sweep(argv=()) -> artifacts.Artifact:
             "test_accuracy": [r["metrics"]["test_accuracy"] for r in rows],
             "headline": ["points", "params", "test_accuracy"]}
 
-  art = artifacts.run("sweep", VERSION, "SweepReport",
-                      {"axes": axes, "last_step": LAST.value}, inputs, common.OUTPUT_ROOT.value,
-                      build, force="sweep" in common.FORCE.value or "all" in common.FORCE.value,
-                      flags=common.resolved_flags())
+  art = common.run_named("sweep", VERSION, "SweepReport",
+                         {"axes": axes, "last_step": LAST.value}, inputs, build)
   print(f"\nSweep report: {art.path('report.html')}")
   return art
 

@@ -98,17 +98,12 @@ def main(argv):
     toy2d_report.write_toy2d_report(
         result, ds.x_train, ds.y_train, out_dir,
         title=f"tfhull: decision boundaries outside the hull ({ds.source})",
-        provenance=[{"step": "data", "type": data_art.type, "uri": data_art.uri,
-                     "fingerprint": data_art.fingerprint,
-                     "created": data_art.metadata.get("created")}],
-        config=common.resolved_flags(), versions=artifacts._versions(),  # pylint: disable=protected-access
+        provenance=common.provenance({"data": data_art}), config=common.resolved_flags(),
+        versions=artifacts.versions(),
         metrics=summary)
     return {**summary, "headline": ["interpolating", "models", "disagreement_by_width"]}
 
-  art = artifacts.run("toy2d", VERSION, "Toy2dStudy", params, {"data": data_art},
-                      common.OUTPUT_ROOT.value, build,
-                      force="toy2d" in common.FORCE.value or "all" in common.FORCE.value,
-                      flags=common.resolved_flags())
+  art = common.run_named("toy2d", VERSION, "Toy2dStudy", params, {"data": data_art}, build)
   print(f"\nToy2d study: {art.uri}")
   print(f"Report: {art.path('report.html')}")
 

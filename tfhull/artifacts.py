@@ -191,7 +191,7 @@ def run(component: str, version: str, artifact_type: str, params: Mapping[str, A
         "flags": flags,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "wall_seconds": round(time.time() - start, 3),
-        "versions": _versions(),
+        "versions": versions(),
         "status": "complete",
     }
     io.write_json(io.join(tmp, METADATA), meta)  # Commit marker, written last.
@@ -215,7 +215,8 @@ def run(component: str, version: str, artifact_type: str, params: Mapping[str, A
   return Artifact(uri=uri, metadata=meta)
 
 
-def _versions() -> dict[str, str]:
+def versions() -> dict[str, str]:
+  """Versions of tfhull, Python and the loaded numeric packages."""
   out = {"tfhull": tfhull.__version__, "python": platform.python_version()}
   for mod in ("numpy", "tensorflow", "keras", "jax"):
     m = sys.modules.get(mod)
