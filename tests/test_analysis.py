@@ -95,3 +95,14 @@ def test_perturbation_vs_hull_joins_by_source_index():
   inf = analysis.perturbation_vs_hull(records, d_hull, d_nn, "inf")
   np.testing.assert_allclose(inf["perturbation"], [0.7])      # L2 length, comparable to d_hull.
   np.testing.assert_allclose(inf["perturbation_norm"], [0.1])  # L-inf size.
+
+
+def test_ray_scan_in_chunks_equals_one_pass():
+  model = _threshold_model()
+  rng = np.random.default_rng(3)
+  x, p = rng.uniform(0, 1, (37, 2)).astype(np.float32), rng.uniform(0, 1, (37, 2)).astype(np.float32)
+  whole = analysis.ray_scan(model, x, p, num=41)
+  chunked = analysis.ray_scan(model, x, p, num=41, max_points=2 * 41 * 5)  # 5 rays per chunk.
+  np.testing.assert_array_equal(whole.labels, chunked.labels)
+  np.testing.assert_allclose(whole.margin, chunked.margin, rtol=1e-6, atol=1e-6)
+  np.testing.assert_array_equal(whole.category, chunked.category)
