@@ -32,6 +32,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from benchmarks import solver_stats
+
 FLAGS = flags.FLAGS
 TARGET_SOLVE_S = 30.0
 
@@ -66,20 +68,11 @@ def _version(dist: str):
 
 
 def _solve_stats(res, solve_s: float, warmup_s: float, queries: int) -> dict[str, Any]:
-  outside = res.outside
   return {
       "warmup_s": warmup_s,  # One batch, 2 passes, compiling: >= the compilation time.
       "solve_s": solve_s,
       "queries_per_s": queries / solve_s,
-      "max_rel_gap": float(res.rel_gap[outside].max()) if outside.any() else None,
-      "median_rel_gap": float(np.median(res.rel_gap)),
-      "fraction_certified_outside": float(np.mean(outside)),
-      "fraction_inside": float(np.mean(res.inside)),
-      "fraction_converged": float(np.mean(res.converged)),
-      "mean_passes": float(np.mean(res.passes)),
-      "max_passes": int(np.max(res.passes)),
-      "mean_iterations": float(np.mean(res.iterations)),
-      "median_nnz": float(np.median(res.nnz)),
+      **solver_stats.solver_stats(res),
   }
 
 

@@ -34,6 +34,8 @@ from absl import flags
 from absl import logging
 import numpy as np
 
+from benchmarks import solver_stats
+
 DIM_SIDE = 28  # Synthetic images are 28 x 28 = 784-dimensional, like MNIST.
 DIGITS_TEST = 450  # 1,797 digits -> 1,347 training points, 450 queries.
 
@@ -179,7 +181,6 @@ def time_tfhull(points: np.ndarray, queries: np.ndarray, *, batch_size: int,
   wall = time.perf_counter() - t0
   q = len(queries)
   per_query = wall / q
-  outside = res.outside
   stats = {
       "queries": q,
       "batch_size": b,
@@ -187,16 +188,7 @@ def time_tfhull(points: np.ndarray, queries: np.ndarray, *, batch_size: int,
       "solve_s": wall,
       "s_per_query": per_query,
       "queries_per_s": q / wall,
-      "max_rel_gap": float(np.max(res.rel_gap[outside])) if outside.any() else None,
-      "fraction_certified_outside": float(np.mean(outside)),
-      "fraction_inside": float(np.mean(res.inside)),
-      "fraction_converged": float(np.mean(res.converged)),
-      "mean_passes": float(np.mean(res.passes)),
-      "max_passes": int(np.max(res.passes)),
-      "mean_iterations": float(np.mean(res.iterations)),
-      "median_nnz": float(np.median(res.nnz)),
-      "max_nnz": int(np.max(res.nnz)),
-      "median_ratio_to_nearest": float(np.median(res.ratio_to_nearest)),
+      **solver_stats.solver_stats(res),
   }
   return res, stats
 
