@@ -99,6 +99,9 @@ class SolverConfig:
   subspace_steps: int = 8        # Conjugate-gradient steps of each subspace (minor-cycle) step,
   subspace_every: int = 4        # taken every this many refresh rounds (0 steps: never),
   subspace_below: float = 0.05   # by queries whose residual is below this fraction of d_NN.
+  polish_max_dim: int = 512      # Near/inside queries (residual below subspace_below x d_NN)
+                                 # of problems with d <= this get an exact float64 NNLS solve
+                                 # on their working set after each pass (0: never).
   dtype: str = "float32"         # Compute dtype: float32 or float64.
   progress: bool = False         # tqdm progress bar over batches.
 
@@ -338,10 +341,23 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   # keep a hair of margin to the tolerances.
   margin = 1.0 - 1e-3
   for _ in range(cfg.max_passes - 1):
+    if d <= min(_PRESOLVE_DIM, cfg.polish_max_dim):
+      # Low dimension: the exact solve on each working set first, so queries already inside
+      # their working set's hull skip the Frank-Wolfe steps altogether.
+      alpha_np = backend.to_numpy(alpha).astype(np.float64)
+      r0 = xc - _combine(a, mu, backend.to_numpy(slots).astype(np.int64), alpha_np)
+      if _polish(a, mu, xc, backend.to_numpy(slots), alpha_np, r0, np.linalg.norm(r0, axis=1),
+                 np.nonzero(active)[0]):
+        alpha = backend.to_device(alpha_np.astype(dt))
     alpha, its = solve(x_dev, vecs, gram, alpha, slots, backend.to_device(active), abs_tol2,
                        subspace_r2, inner_rel)
     r = xc - backend.to_numpy(combine(alpha, vecs)).astype(np.float64)
     ub = np.linalg.norm(r, axis=1)
+    near = active & (ub <= cfg.subspace_below * d_nn)
+    if d <= cfg.polish_max_dim and near.any():
+      alpha_np = backend.to_numpy(alpha).astype(np.float64)
+      if _polish(a, mu, xc, backend.to_numpy(slots), alpha_np, r, ub, np.nonzero(near)[0]):
+        alpha = backend.to_device(alpha_np.astype(dt))
     r32 = r.astype(dt)
     w = r32.astype(np.float64)
     vals, idx = pricer(r32, nearest=False)
@@ -377,6 +393,44 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   res["rel_gap"] = np.where(ub > 0, (ub - res["lower_bound"]) / np.maximum(ub, 1e-300), 0.0)
   res["converged"] = np.logical_or(res["rel_gap"] <= cfg.rel_tol, ub <= abs_tol)
   return res
+
+
+_PRESOLVE_DIM = 64  # Up to this dimension every active query is polished before each pass.
+
+
+def _polish(a, mu, xc, slots, alpha, r, ub, rows) -> bool:
+  """Exact float64 NNLS on the working sets of `rows` (near or inside the hull).
+
+  Solves min |V^T alpha - x| with alpha >= 0 and sum(alpha) = 1 (a heavily weighted row of ones
+  enforces the sum; the weights are then renormalized) over each query's working-set points V;
+  where that beats the Frank-Wolfe iterate, alpha, r and ub are updated in place. A query whose
+  working set already contains it in its hull is thereby certified inside at once, instead of
+  after thousands of Frank-Wolfe steps (low-dimensional spaces). Returns whether any changed.
+  """
+  from scipy.optimize import nnls  # pylint: disable=import-outside-toplevel
+  changed = False
+  for i in rows:
+    valid = slots[i] >= 0
+    v = a[slots[i][valid]].astype(np.float64) - mu          # (k, d)
+    scale = max(float(np.abs(v).max()), float(np.abs(xc[i]).max()), 1e-30)
+    weight = 1e3 * scale
+    mat = np.vstack([v.T, np.full((1, len(v)), weight)])
+    rhs = np.concatenate([xc[i], [weight]])
+    try:
+      sol, _ = nnls(mat, rhs, maxiter=50 * mat.shape[1])
+    except RuntimeError:  # Iteration limit: keep the Frank-Wolfe iterate.
+      continue
+    if sol.sum() <= 0:
+      continue
+    sol /= sol.sum()
+    resid = xc[i] - sol @ v
+    norm = float(np.linalg.norm(resid))
+    if norm < ub[i]:
+      alpha[i] = 0.0
+      alpha[i, np.nonzero(valid)[0]] = sol
+      r[i], ub[i] = resid, norm
+      changed = True
+  return changed
 
 
 def _certified_max(a, mu, w, vals, idx, allowance, exact_top: int = 4) -> np.ndarray:
