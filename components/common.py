@@ -101,6 +101,12 @@ def provenance(arts: Mapping[str, artifacts.Artifact]) -> list:
            "created": a.metadata.get("created")} for name, a in arts.items()]
 
 
+def page_meta(arts: Mapping[str, artifacts.Artifact]) -> dict:
+  """The provenance, resolved flags and versions every report page shows."""
+  return {"provenance": provenance(arts), "config": resolved_flags(),
+          "versions": artifacts.versions()}
+
+
 def resolved_flags() -> str:
   """The project's resolved flags in flagfile format (provenance; absl/TF internals left out)."""
   lines = []

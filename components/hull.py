@@ -109,7 +109,7 @@ def run(inputs: dict):
           logging.warning("hull: split %s of space %s is empty (no attack succeeded?); skipped",
                           split, spec)
           continue
-        arrays, summary = measure(space.splits["train"], feats.labels["train"],
+        arrays, summary = saved.measure(space.splits["train"], feats.labels["train"],
                                   space.splits[split], feats.labels.get(split),
                                   feats.num_classes, p["per_class"] and split == "test", solver,
                                   strategy, label=f"{spec}, {split}")
@@ -130,40 +130,6 @@ def run(inputs: dict):
     }
 
   return common.run_step(sys.modules[__name__], p, inputs, build)
-
-
-def measure(points, point_labels, queries, query_labels, num_classes, per_class, solver,
-            strategy, label=""):
-  """Hull distances of `queries` (q, d) to the hull of `points` (n, d): (arrays, summary)."""
-  logging.info("hull [%s]: %d queries vs the hull of %d training points (d=%d)", label,
-               len(queries), len(points), points.shape[1])
-  res = hull.project_onto_hull(points, queries, strategy=strategy, progress=True, **solver)
-  arrays = {
-      "distance": res.distance, "lower_bound": res.lower_bound,
-      "upper_bound": res.upper_bound, "rel_gap": res.rel_gap, "outside": res.outside,
-      "inside": res.inside, "converged": res.converged,
-      "projection": res.projection.astype(np.float32), "support": res.support,
-      "weights": res.weights, "nnz": res.nnz, "nearest_index": res.nearest_index,
-      "nearest_distance": res.nearest_distance,
-      "hyperplane_normal": res.hyperplane_normal.astype(np.float32),
-      "hyperplane_offset": res.hyperplane_offset, "abs_tol": res.abs_tol,
-      "passes": res.passes, "iterations": res.iterations,
-  }
-  summary = {"points": int(len(points)), "dim": int(points.shape[1]), **res.summary()}
-  if query_labels is not None:
-    arrays["query_labels"] = query_labels
-  if per_class and query_labels is not None:
-    pc = hull.per_class_distances(points, point_labels, queries, query_labels,
-                                  num_classes=num_classes, strategy=strategy, **solver)
-    arrays.update(class_upper_bound=pc.upper_bound, class_lower_bound=pc.lower_bound,
-                  own_class_distance=pc.own_distance,
-                  nearest_other_class=pc.nearest_other_class,
-                  nearest_other_class_distance=pc.nearest_other_distance)
-    summary.update(
-        median_own_class_distance=float(np.median(pc.own_distance)),
-        median_nearest_other_class_distance=float(np.median(pc.nearest_other_distance)),
-        fraction_certified_closer_to_own_class=float(np.mean(pc.closer_to_own)))
-  return arrays, summary
 
 
 if __name__ == "__main__":

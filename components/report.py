@@ -22,6 +22,7 @@ from tfhull import analysis
 from tfhull import io
 from tfhull import report
 from tfhull.hull import saved
+from tfhull.report.html import fmt
 
 NAME = "report"
 VERSION = "1"
@@ -45,14 +46,6 @@ def params() -> dict:
 
 def check_flags() -> None:
   params()
-
-
-def _fmt(v, digits=3):
-  if v is None:
-    return "n/a"
-  if isinstance(v, float):
-    return f"{v:.{digits}g}"
-  return str(v)
 
 
 def headline(arts: dict, an: dict) -> tuple:
@@ -79,32 +72,32 @@ def headline(arts: dict, an: dict) -> tuple:
       "minimal_perturbation_vs_hull": an["adversarial"],
   }
   rows = [
-      ("Parameters", f"{train['params']:,}", f"{_fmt(train['params_per_example'])} per training "
-       f"example, {_fmt(train['params_per_constraint'])} per constraint (n x classes)"),
-      ("Training accuracy", _fmt(train["train_accuracy"], 4),
+      ("Parameters", f"{train['params']:,}", f"{fmt(train['params_per_example'])} per training "
+       f"example, {fmt(train['params_per_constraint'])} per constraint (n x classes)"),
+      ("Training accuracy", fmt(train["train_accuracy"], 4),
        f"after {train['epochs_run']} epochs; 1 means the model interpolates the training set"),
-      ("Test accuracy", _fmt(train["test_accuracy"], 4), "on the clean test set"),
+      ("Test accuracy", fmt(train["test_accuracy"], 4), "on the clean test set"),
   ]
   for space, frac in hull["test_fraction_outside"].items():
     ratio = metrics["median_dhull_over_dnn"].get(space)
-    rows.append((f"Test outside the hull [{space}]", _fmt(frac),
-                 f"fraction certified outside; median d_hull {_fmt(hull['median_test_distance'][space])}"
-                 f", median d_hull/d_NN {_fmt(ratio)}"))
+    rows.append((f"Test outside the hull [{space}]", fmt(frac),
+                 f"fraction certified outside; median d_hull {fmt(hull['median_test_distance'][space])}"
+                 f", median d_hull/d_NN {fmt(ratio)}"))
   for space, by_split in metrics["adversarial_fraction_outside"].items():
     if by_split:
       rows.append((f"Adversarial/flip points outside [{space}]",
-                   ", ".join(f"{k}: {_fmt(v)}" for k, v in by_split.items()),
+                   ", ".join(f"{k}: {fmt(v)}" for k, v in by_split.items()),
                    "fraction of minimal adversarial examples and flip points certified outside"))
   for norm, by_eps in attack["worst_case_robust_accuracy"].items():
     rows.append((f"Worst-case robust accuracy (L{norm})",
-                 ", ".join(f"eps {k}: {_fmt(v)}" for k, v in by_eps.items()),
+                 ", ".join(f"eps {k}: {fmt(v)}" for k, v in by_eps.items()),
                  "point-wise over all attacks"))
   for key, med in attack["median_minimal_l2"].items():
-    rows.append((f"Median minimal perturbation [{key}]", _fmt(med),
+    rows.append((f"Median minimal perturbation [{key}]", fmt(med),
                  "L2 norm of the smallest label-flipping perturbation, pixel units"))
   if an["rays"]:
     rows.append(("First boundary crossing along the ray", ", ".join(
-        f"{k}: {_fmt(v)}" for k, v in an["rays"]["categories"].items()),
+        f"{k}: {fmt(v)}" for k, v in an["rays"]["categories"].items()),
                  "ray from the hull projection (t=0) through the test sample (t=1)"))
   if an["linear_head"]:
     lh = an["linear_head"]
@@ -113,9 +106,9 @@ def headline(arts: dict, an: dict) -> tuple:
                  f"{len(lh['class_min_margin'])}",
                  "penultimate features, linear head: min margin over each class hull > 0"))
     rows.append(("Test features nearer a boundary than the hull",
-                 _fmt(lh["fraction_boundary_closer_than_hull"]),
-                 f"median boundary distance {_fmt(lh['median_boundary_distance'])} vs "
-                 f"median hull distance {_fmt(lh['median_hull_distance'])}"))
+                 fmt(lh["fraction_boundary_closer_than_hull"]),
+                 f"median boundary distance {fmt(lh['median_boundary_distance'])} vs "
+                 f"median hull distance {fmt(lh['median_hull_distance'])}"))
   return rows, metrics
 
 

@@ -16,7 +16,6 @@ from absl import flags
 import tfhull.data
 from components import common
 from components import data
-from tfhull import artifacts
 from tfhull import io
 from tfhull.errors import UserError
 from tfhull.report import polynomial as poly_report
@@ -75,9 +74,7 @@ def main(argv):
     poly_report.write_polynomial_report(
         r, ds.x_train, ds.y_train, out_dir,
         title=f"tfhull: polynomial decision boundaries ({ds.source}, n = {r.n_train})",
-        provenance=common.provenance({"data": data_art}), config=common.resolved_flags(),
-        versions=artifacts.versions(),
-        metrics=summary)
+        metrics=summary, **common.page_meta({"data": data_art}))
     return {**summary, "headline": ["n_train", "monomials", "disagreement_by_degree"]}
 
   art = common.run_named("polynomial", VERSION, "PolynomialStudy", params, {"data": data_art},

@@ -86,8 +86,7 @@ def run_sweep(argv=()) -> artifacts.Artifact:
     result = sweep_report.write_sweep_report(
         rows, x_axis, out_dir, title="tfhull sweep: " + "; ".join(
             f"{n} in {len(v)} values" for n, v in axes),
-        provenance=common.provenance(inputs), config=common.resolved_flags(),
-        versions=artifacts.versions())
+        **common.page_meta(inputs))
     io.write_json(io.join(out_dir, "sweep.json"), {"axes": axes, "points": [
         {k: v for k, v in r.items() if k != "history"} for r in rows]})
     return {"points": len(rows), "figures": result["figures"],

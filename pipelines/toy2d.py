@@ -19,7 +19,6 @@ from absl import flags
 import tfhull.data
 from components import common
 from components import data
-from tfhull import artifacts
 from tfhull import io
 from tfhull import training
 from tfhull.errors import UserError
@@ -98,9 +97,7 @@ def main(argv):
     toy2d_report.write_toy2d_report(
         result, ds.x_train, ds.y_train, out_dir,
         title=f"tfhull: decision boundaries outside the hull ({ds.source})",
-        provenance=common.provenance({"data": data_art}), config=common.resolved_flags(),
-        versions=artifacts.versions(),
-        metrics=summary)
+        metrics=summary, **common.page_meta({"data": data_art}))
     return {**summary, "headline": ["interpolating", "models", "disagreement_by_width"]}
 
   art = common.run_named("toy2d", VERSION, "Toy2dStudy", params, {"data": data_art}, build)

@@ -1,5 +1,6 @@
-"""The saved form of hull measurements: one npz per (space, query split) plus an index.
+"""Hull measurements and their saved form: one npz per (space, query split) plus an index.
 
+  arrays, summary = measure(points, labels, queries, query_labels, 10, True, solver, None)
   save(directory, [(space, split, arrays), ...]); measurements = load(directory)
   measurements[("pixel", "test")]["distance"]
 """
@@ -7,7 +8,11 @@
 import re
 from typing import Mapping, Sequence, Tuple
 
+from absl import logging
 import numpy as np
+
+from tfhull.hull.classes import per_class_distances
+from tfhull.hull.solver import project_onto_hull
 
 INDEX_FILE = "hull.json"
 
@@ -36,3 +41,41 @@ def load(directory: str) -> dict:
   index = io.read_json(io.join(directory, INDEX_FILE))
   return {(e["space"], e["split"]): io.load_npz(io.join(directory, e["file"]))
           for e in index["entries"]}
+
+
+def measure(points, point_labels, queries, query_labels, num_classes, per_class, solver,
+            strategy, label=""):
+  """Hull distances of `queries` (q, d) to the hull of `points` (n, d), as saved by the hull step.
+
+  Returns (arrays, summary): every per-query field of the `HullResult` (and, with `per_class`
+  and labels, the distance to every class hull), and its JSON-ready summary.
+  """
+  logging.info("hull [%s]: %d queries vs the hull of %d training points (d=%d)", label,
+               len(queries), len(points), points.shape[1])
+  res = project_onto_hull(points, queries, strategy=strategy, progress=True, **solver)
+  arrays = {
+      "distance": res.distance, "lower_bound": res.lower_bound,
+      "upper_bound": res.upper_bound, "rel_gap": res.rel_gap, "outside": res.outside,
+      "inside": res.inside, "converged": res.converged,
+      "projection": res.projection.astype(np.float32), "support": res.support,
+      "weights": res.weights, "nnz": res.nnz, "nearest_index": res.nearest_index,
+      "nearest_distance": res.nearest_distance,
+      "hyperplane_normal": res.hyperplane_normal.astype(np.float32),
+      "hyperplane_offset": res.hyperplane_offset, "abs_tol": res.abs_tol,
+      "passes": res.passes, "iterations": res.iterations,
+  }
+  summary = {"points": int(len(points)), "dim": int(points.shape[1]), **res.summary()}
+  if query_labels is not None:
+    arrays["query_labels"] = query_labels
+  if per_class and query_labels is not None:
+    pc = per_class_distances(points, point_labels, queries, query_labels,
+                                  num_classes=num_classes, strategy=strategy, **solver)
+    arrays.update(class_upper_bound=pc.upper_bound, class_lower_bound=pc.lower_bound,
+                  own_class_distance=pc.own_distance,
+                  nearest_other_class=pc.nearest_other_class,
+                  nearest_other_class_distance=pc.nearest_other_distance)
+    summary.update(
+        median_own_class_distance=float(np.median(pc.own_distance)),
+        median_nearest_other_class_distance=float(np.median(pc.nearest_other_distance)),
+        fraction_certified_closer_to_own_class=float(np.mean(pc.closer_to_own)))
+  return arrays, summary

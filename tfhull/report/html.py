@@ -82,14 +82,18 @@ class Section:
       self.plots.append(plot)
 
 
-def _fmt(x) -> str:
-  x = float(x)
-  return "n/a" if not np.isfinite(x) else f"{x:.3g}"
+def fmt(x, digits: int = 3) -> str:
+  """A number for a table: `digits` significant digits; None, NaN and Inf as "n/a"."""
+  if x is None:
+    return "n/a"
+  if isinstance(x, (float, np.floating)):
+    return "n/a" if not np.isfinite(x) else f"{float(x):.{digits}g}"
+  return str(x)
 
 
 def _median(values) -> str:
   a = figures.finite(values)
-  return _fmt(np.median(a)) if a.size else "n/a"
+  return fmt(np.median(a)) if a.size else "n/a"
 
 
 def _spaces(views) -> dict:
@@ -165,7 +169,7 @@ def build_sections(inputs: ReportInputs) -> list:
   if inputs.rays and inputs.rays.get("categories"):
     s.tables.append(Table("Fraction of the scanned samples in each category.",
                           ("category", "fraction"),
-                          [(str(k), _fmt(v)) for k, v in inputs.rays["categories"].items()]))
+                          [(str(k), fmt(v)) for k, v in inputs.rays["categories"].items()]))
   sections.append(s)
 
   s = Section("linear_head", "Linear head: decision regions and the feature hull")
@@ -342,3 +346,14 @@ def write_report(inputs: ReportInputs, out_dir: str, sections: Optional[list] = 
   io.write_json(paths["metrics"], inputs.metrics)
   return {"figures": len(plots), "figure_names": [p.name for p in plots],
           "skipped": [n for s in sections for n in s.skipped], "figures_dir": fig_dir, **paths}
+
+
+def write_page(out_dir: str, sections: list, *, title: str, headline: list, metrics: dict,
+               provenance: list, config: str, versions: dict) -> dict:
+  """A page of given sections (the studies: sweep, toy2d, polynomial) with the report's
+  headline table, provenance, versions and config; see `write_report` for the files."""
+  inputs = ReportInputs(title=title, provenance=provenance, config=config, versions=versions,
+                        headline=headline, metrics=metrics, history={}, hull=[], image_rows=[],
+                        adversarial=[], robustness={})
+  return write_report(inputs, out_dir, sections=sections)
+

@@ -1,12 +1,11 @@
 """Page of the polynomial-boundary study (`tfhull.studies.polynomial`)."""
 
 from tfhull.report import html
-from tfhull.report.inputs import ReportInputs
 from tfhull.report.toy2d import regions_grid
 
 
-def write_polynomial_report(result, x_train, y_train, out_dir, *, title, provenance, config,
-                            versions, metrics) -> dict:
+def write_polynomial_report(result, x_train, y_train, out_dir, *, title, metrics,
+                            **page) -> dict:
   headline = []
   for d, (k, p) in enumerate(zip(result.degrees, result.monomials)):
     rel = "<" if p < result.n_train else ("=" if p == result.n_train else ">")
@@ -28,7 +27,5 @@ def write_polynomial_report(result, x_train, y_train, out_dir, *, title, provena
       "the fit (minimum-norm least squares, ridge, gradient descent from different "
       "initializations). Fits identical on the training set extend differently outside the "
       "hull (black polygon)."), "regions skipped")
-  inputs = ReportInputs(title=title, provenance=provenance, config=config, versions=versions,
-                        headline=headline, metrics=metrics, history={}, hull=[], image_rows=[],
-                        adversarial=[], robustness={})
-  return html.write_report(inputs, out_dir, sections=[section])
+  return html.write_page(out_dir, [section], title=title, headline=headline, metrics=metrics,
+                         **page)

@@ -11,7 +11,6 @@ import numpy as np
 
 from tfhull.report import figures
 from tfhull.report import html
-from tfhull.report.inputs import ReportInputs
 
 # Ray categories in the order the analyses report them.
 _RAYS = ("behind the hull boundary", "between hull and sample", "beyond the sample", "no crossing")
@@ -116,7 +115,7 @@ def curves_figure(rows: Sequence[dict]) -> Optional[figures.Plot]:
 
 
 def write_sweep_report(rows: Sequence[dict], x_axis: Optional[str], out_dir: str, *,
-                       title: str, provenance: list, config: str, versions: dict) -> dict:
+                       title: str, **page) -> dict:
   """rows: [{"assignment": {flag: value}, "metrics": point_metrics(...)}]; writes report.html,
   report.md, metrics.json (the rows) and figures/ into out_dir."""
   headline = []
@@ -135,9 +134,6 @@ def write_sweep_report(rows: Sequence[dict], x_axis: Optional[str], out_dir: str
                          "(shared upstream artifacts come from the cache).")
   section.add(sweep_figure(rows, x_axis), "sweep figure skipped: no grid point finished")
   section.add(curves_figure(rows), "training curves skipped: no history")
-  inputs = ReportInputs(title=title, provenance=provenance, config=config, versions=versions,
-                        headline=headline,
-                        metrics={"points": [{k: v for k, v in r.items() if k != "history"}
-                                            for r in rows]}, history={}, hull=[],
-                        image_rows=[], adversarial=[], robustness={})
-  return html.write_report(inputs, out_dir, sections=[section])
+  return html.write_page(
+      out_dir, [section], title=title, headline=headline,
+      metrics={"points": [{k: v for k, v in r.items() if k != "history"} for r in rows]}, **page)

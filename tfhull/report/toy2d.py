@@ -4,7 +4,6 @@ import numpy as np
 
 from tfhull.report import figures
 from tfhull.report import html
-from tfhull.report.inputs import ReportInputs
 
 
 def regions_grid(labels, extent, polygon, x_train, y_train, row_names, col_names, ok, *,
@@ -72,8 +71,8 @@ def disagreement_figure(result):
       "between widths under the same regime.", figures._png(fig))  # pylint: disable=protected-access
 
 
-def write_toy2d_report(result, x_train, y_train, out_dir, *, title, provenance, config,
-                       versions, metrics) -> dict:
+def write_toy2d_report(result, x_train, y_train, out_dir, *, title, metrics,
+                       **page) -> dict:
   headline = []
   for w, d in result.disagreement_by_width.items():
     headline.append((f"width {w}: disagreement between regimes",
@@ -88,10 +87,8 @@ def write_toy2d_report(result, x_train, y_train, out_dir, *, title, provenance, 
   section.add(regions_figure(result, x_train, y_train), "regions skipped")
   section.add(disagreement_figure(result), "disagreement skipped: fewer than two interpolating "
               "models")
-  inputs = ReportInputs(title=title, provenance=provenance, config=config, versions=versions,
-                        headline=headline, metrics=metrics, history={}, hull=[], image_rows=[],
-                        adversarial=[], robustness={})
-  return html.write_report(inputs, out_dir, sections=[section])
+  return html.write_page(out_dir, [section], title=title, headline=headline, metrics=metrics,
+                         **page)
 
 
 def _f(v):
