@@ -15,8 +15,6 @@ and each test feature's distance to the nearest boundary vs to the hull. Writes
 import sys
 
 from absl import flags
-from absl import logging
-import numpy as np
 
 import tfhull.data
 from components import common
@@ -62,77 +60,21 @@ def run(inputs: dict):
     measured = saved.load(inputs["hull"].uri)
     feats_dir = inputs["features"].uri
     labels = io.load_npz(io.join(feats_dir, representations.spaces.LABELS_FILE))
-    out = analyze(ds, model, measured, labels, io.load_npz(inputs["attack"].path(
-        "adversarial.npz")), feats_dir, p)
+    feature_space = None
+    if ("layer:features", "test") in measured:
+      feature_space = representations.load(feats_dir, ["layer:features"]).spaces[
+          "layer:features"]
+    out = analysis.analyze_study(
+        ds, model, measured, labels["train"],
+        io.load_npz(inputs["attack"].path("adversarial.npz")), feature_space,
+        ray_t_min=p["ray_t_min"], ray_t_max=p["ray_t_max"], ray_points=p["ray_points"],
+        ray_samples=p["ray_samples"])
     arrays = out.pop("arrays")
     io.save_npz(io.join(out_dir, "analysis.npz"), arrays)
     io.write_json(io.join(out_dir, "analysis.json"), out)
     return {**out["headline"], "headline": list(out["headline"])}
 
   return common.run_step(sys.modules[__name__], p, inputs, build)
-
-
-def analyze(ds, model, measured, labels, records, feats_dir, p) -> dict:  # pylint: disable=too-many-locals
-  """Every analysis of the study; returns JSON-ready summaries plus "arrays" for the npz."""
-  train_labels = labels["train"]
-  out = {"hull": {}, "adversarial": {}, "rays": None, "linear_head": None}
-  arrays = {}
-  for (space, split), a in measured.items():
-    out["hull"].setdefault(space, {})[split] = analysis.hull_stats(a, train_labels).as_dict()
-  pixel = measured.get(("pixel", "test"))
-  if pixel is not None:
-    for norm in ("inf", "2"):
-      adv = analysis.perturbation_vs_hull(records, pixel["distance"], pixel["nearest_distance"],
-                                          norm)
-      if len(adv["source"]):
-        out["adversarial"][norm] = {k: v for k, v in adv.items() if np.isscalar(v) or v is None}
-        out["adversarial"][norm]["samples"] = int(len(adv["source"]))
-        for k in ("source", "perturbation", "perturbation_norm", "d_hull", "d_nn"):
-          arrays[f"adv_{norm}_{k}"] = adv[k]
-    q = len(ds.x_test) if not p["ray_samples"] else min(p["ray_samples"], len(ds.x_test))
-    logging.info("analyze: ray scan of %d test samples, %d points each", q, p["ray_points"])
-    scan = analysis.ray_scan(model, ds.x_test[:q], pixel["projection"][:q], t_min=p["ray_t_min"],
-                             t_max=p["ray_t_max"], num=p["ray_points"])
-    out["rays"] = {"samples": q, "categories": scan.fractions(),
-                   "median_crossing": float(np.nanmedian(scan.crossing))
-                                      if np.isfinite(scan.crossing).any() else None,
-                   "fraction_label_at_hull_differs": float(np.mean(
-                       scan.labels[:, np.searchsorted(scan.t, 0.0)] != scan.labels[
-                           :, np.searchsorted(scan.t, 1.0)]))}
-    arrays.update(ray_t=scan.t, ray_margin=scan.margin[:8], ray_crossing=scan.crossing,
-                  ray_category=scan.category)
-  head = measured.get(("layer:features", "test"))
-  if head is not None:
-    space = representations.load(feats_dir, ["layer:features"]).spaces["layer:features"]
-    w, b = analysis.head_of(model)
-    if w.shape[0] == space.dim:
-      stats = analysis.linear_head(space.splits["train"], train_labels, space.splits["test"], w, b)
-      closer = stats.boundary_distance < head["distance"]
-      out["linear_head"] = {
-          "class_min_margin": stats.class_min_margin.tolist(),
-          "classes_whose_hull_is_inside_their_region": int(np.sum(stats.class_min_margin > 0)),
-          "median_boundary_distance": float(np.median(stats.boundary_distance)),
-          "median_hull_distance": float(np.median(head["distance"])),
-          "fraction_boundary_closer_than_hull": float(np.mean(closer))}
-      arrays.update(class_min_margin=stats.class_min_margin,
-                    boundary_distance=stats.boundary_distance, head_hull_distance=head["distance"])
-  headline = {}
-  for space, by_split in out["hull"].items():
-    test = by_split.get("test")
-    if test:
-      headline[f"outside_fraction[{space}]"] = test["fraction_outside"]
-      headline[f"median_dhull_over_dNN[{space}]"] = test["ratio"].get("median")
-  if out["rays"]:
-    headline["first_crossing"] = {k.split(" (")[0]: v for k, v in
-                                  out["rays"]["categories"].items()}
-  if out["linear_head"]:
-    headline["class_hulls_inside_own_region"] = (
-        out["linear_head"]["classes_whose_hull_is_inside_their_region"])
-  for norm, a in out["adversarial"].items():
-    headline[f"minimal_L{norm}_below_dhull_fraction"] = a["fraction_below_d_hull"]
-  out["headline"] = headline
-  out["arrays"] = arrays
-  return out
 
 
 if __name__ == "__main__":

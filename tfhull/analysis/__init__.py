@@ -11,3 +11,4 @@ from tfhull.analysis.linear_head import margins
 from tfhull.analysis.rays import CATEGORIES as RAY_CATEGORIES
 from tfhull.analysis.rays import ray_scan
 from tfhull.analysis.rays import RayScan
+from tfhull.analysis.study import analyze_study

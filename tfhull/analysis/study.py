@@ -1,0 +1,83 @@
+"""The whole study's analyses from its artifacts' arrays (what the analyze step writes)."""
+
+from absl import logging
+import numpy as np
+
+from tfhull.analysis.adversarial import perturbation_vs_hull
+from tfhull.analysis.geometry import hull_stats
+from tfhull.analysis.linear_head import analyze as analyze_head
+from tfhull.analysis.linear_head import head_of
+from tfhull.analysis.rays import ray_scan
+
+
+def analyze_study(ds, model, measured: dict, train_labels: np.ndarray, records: dict,
+                  feature_space=None, *, ray_t_min: float = -1.0, ray_t_max: float = 3.0,
+                  ray_points: int = 81, ray_samples: int = 0) -> dict:  # pylint: disable=too-many-locals
+  """Every analysis of the study; returns JSON-ready summaries plus "arrays" for the npz.
+
+  Args:
+    ds: the `tfhull.data.Dataset`; model: the trained Keras model.
+    measured: {(space, split): hull arrays} (`tfhull.hull.saved.load`).
+    train_labels: (n,) labels of the training split the hulls were built from.
+    records: the attack artifact's `adversarial.npz` arrays.
+    feature_space: the `layer:features` `Space` (train and test), for the linear-head analysis.
+    ray_*: the ray scan (t range, points per ray, samples; 0 = all test samples).
+  """
+  out = {"hull": {}, "adversarial": {}, "rays": None, "linear_head": None}
+  arrays = {}
+  for (space, split), a in measured.items():
+    out["hull"].setdefault(space, {})[split] = hull_stats(a, train_labels).as_dict()
+  pixel = measured.get(("pixel", "test"))
+  if pixel is not None:
+    for norm in ("inf", "2"):
+      adv = perturbation_vs_hull(records, pixel["distance"], pixel["nearest_distance"],
+                                          norm)
+      if len(adv["source"]):
+        out["adversarial"][norm] = {k: v for k, v in adv.items() if np.isscalar(v) or v is None}
+        out["adversarial"][norm]["samples"] = int(len(adv["source"]))
+        for k in ("source", "perturbation", "perturbation_norm", "d_hull", "d_nn"):
+          arrays[f"adv_{norm}_{k}"] = adv[k]
+    q = len(ds.x_test) if not ray_samples else min(ray_samples, len(ds.x_test))
+    logging.info("analyze: ray scan of %d test samples, %d points each", q, ray_points)
+    scan = ray_scan(model, ds.x_test[:q], pixel["projection"][:q], t_min=ray_t_min,
+                    t_max=ray_t_max, num=ray_points)
+    out["rays"] = {"samples": q, "categories": scan.fractions(),
+                   "median_crossing": float(np.nanmedian(scan.crossing))
+                                      if np.isfinite(scan.crossing).any() else None,
+                   "fraction_label_at_hull_differs": float(np.mean(
+                       scan.labels[:, np.searchsorted(scan.t, 0.0)] != scan.labels[
+                           :, np.searchsorted(scan.t, 1.0)]))}
+    arrays.update(ray_t=scan.t, ray_margin=scan.margin[:8], ray_crossing=scan.crossing,
+                  ray_category=scan.category)
+  head = measured.get(("layer:features", "test"))
+  if head is not None and feature_space is not None:
+    w, b = head_of(model)
+    if w.shape[0] == feature_space.dim:
+      stats = analyze_head(feature_space.splits["train"], train_labels,
+                           feature_space.splits["test"], w, b)
+      closer = stats.boundary_distance < head["distance"]
+      out["linear_head"] = {
+          "class_min_margin": stats.class_min_margin.tolist(),
+          "classes_whose_hull_is_inside_their_region": int(np.sum(stats.class_min_margin > 0)),
+          "median_boundary_distance": float(np.median(stats.boundary_distance)),
+          "median_hull_distance": float(np.median(head["distance"])),
+          "fraction_boundary_closer_than_hull": float(np.mean(closer))}
+      arrays.update(class_min_margin=stats.class_min_margin,
+                    boundary_distance=stats.boundary_distance, head_hull_distance=head["distance"])
+  headline = {}
+  for space, by_split in out["hull"].items():
+    test = by_split.get("test")
+    if test:
+      headline[f"outside_fraction[{space}]"] = test["fraction_outside"]
+      headline[f"median_dhull_over_dNN[{space}]"] = test["ratio"].get("median")
+  if out["rays"]:
+    headline["first_crossing"] = {k.split(" (")[0]: v for k, v in
+                                  out["rays"]["categories"].items()}
+  if out["linear_head"]:
+    headline["class_hulls_inside_own_region"] = (
+        out["linear_head"]["classes_whose_hull_is_inside_their_region"])
+  for norm, a in out["adversarial"].items():
+    headline[f"minimal_L{norm}_below_dhull_fraction"] = a["fraction_below_d_hull"]
+  out["headline"] = headline
+  out["arrays"] = arrays
+  return out
