@@ -17,7 +17,6 @@ from typing import Any, Callable, Mapping, Optional
 
 from absl import app
 from absl import flags
-from absl import logging
 
 from tfhull import artifacts
 from tfhull.errors import UserError

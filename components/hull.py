@@ -18,11 +18,8 @@ import sys
 
 from absl import flags
 from absl import logging
-import numpy as np
 
 from components import common
-from tfhull import io
-from tfhull import hull
 from tfhull.hull import saved
 from tfhull import representations
 from tfhull.errors import UserError

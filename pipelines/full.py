@@ -7,7 +7,6 @@ Each step is a component (`components/<name>.py`); a step whose artifact already
 same params and inputs is a cache hit. At the end the location of every artifact is printed.
 """
 
-import sys
 
 from absl import app
 from absl import flags
