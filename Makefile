@@ -14,7 +14,7 @@ $(STAMP): setup.cfg pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m pipelines.full $(ARGS)
+	$(PY) -m pipelines.full --flagfile=configs/digits_mlp.flags $(ARGS)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)

@@ -12,23 +12,12 @@ and each test feature's distance to the nearest boundary vs to the hull. Writes
 `analysis.json` (every summary) and `analysis.npz` (the arrays behind the figures).
 """
 
-import sys
-
 from absl import flags
 
-import tfhull.data
 from components import common
-from tfhull import analysis
-from tfhull import io
-from tfhull import models
-from tfhull import representations
-from tfhull.hull import saved
+from tfhull.study import config as study_config
 
 NAME = "analyze"
-VERSION = "1"
-OUTPUT_TYPE = "Analysis"
-INPUTS = ("data", "train", "attack", "features", "hull")
-
 FLAGS = flags.FLAGS
 
 
@@ -42,39 +31,10 @@ def define_flags() -> None:
   flags.DEFINE_integer("ray_samples", 0, "Test samples scanned (0 = all).", lower_bound=0)
 
 
-def params() -> dict:
-  return {"ray_t_min": FLAGS.ray_t_min, "ray_t_max": FLAGS.ray_t_max,
-          "ray_points": FLAGS.ray_points, "ray_samples": FLAGS.ray_samples}
-
-
-def check_flags() -> None:
-  params()
-
-
-def run(inputs: dict):
-  p = params()
-
-  def build(out_dir: str) -> dict:
-    ds = tfhull.data.load(inputs["data"].uri)
-    model = models.load_artifact(inputs["train"], strategy=common.strategy())
-    measured = saved.load(inputs["hull"].uri)
-    feats_dir = inputs["features"].uri
-    labels = io.load_npz(io.join(feats_dir, representations.spaces.LABELS_FILE))
-    feature_space = None
-    if ("layer:features", "test") in measured:
-      feature_space = representations.load(feats_dir, ["layer:features"]).spaces[
-          "layer:features"]
-    out = analysis.analyze_study(
-        ds, model, measured, labels["train"],
-        io.load_npz(inputs["attack"].path("adversarial.npz")), feature_space,
-        ray_t_min=p["ray_t_min"], ray_t_max=p["ray_t_max"], ray_points=p["ray_points"],
-        ray_samples=p["ray_samples"])
-    arrays = out.pop("arrays")
-    io.save_npz(io.join(out_dir, "analysis.npz"), arrays)
-    io.write_json(io.join(out_dir, "analysis.json"), out)
-    return {**out["headline"], "headline": list(out["headline"])}
-
-  return common.run_step(sys.modules[__name__], p, inputs, build)
+def config(v) -> study_config.AnalyzeConfig:
+  """The analyze step's config from flag values `v`."""
+  return study_config.AnalyzeConfig(ray_t_min=v["ray_t_min"], ray_t_max=v["ray_t_max"],
+                                    ray_points=v["ray_points"], ray_samples=v["ray_samples"])
 
 
 if __name__ == "__main__":

@@ -12,24 +12,14 @@ eps, point-wise worst case over attacks, success rates, minimal perturbations, s
 in `metadata.json`.
 """
 
-import dataclasses
-import sys
-
 from absl import flags
-import numpy as np
 
-import tfhull.data
 from components import common
 from tfhull import attacks
-from tfhull import io
-from tfhull import models
 from tfhull.errors import UserError
+from tfhull.study import config as study_config
 
 NAME = "attack"
-VERSION = "1"
-OUTPUT_TYPE = "AdversarialExamples"
-INPUTS = ("data", "train")
-
 FLAGS = flags.FLAGS
 
 
@@ -64,67 +54,27 @@ def define_flags() -> None:
   flags.DEFINE_integer("spsa_samples", 128, "SPSA perturbations per gradient estimate.")
 
 
-def _floats(name):
+def _floats(v, name):
   try:
-    return tuple(float(v) for v in FLAGS[name].value)
+    return tuple(float(x) for x in v[name])
   except ValueError:
-    raise UserError(f"--{name}={','.join(FLAGS[name].value)}: give numbers, "
-                    "e.g. 0.03,0.1") from None
+    raise UserError(f"--{name}={','.join(v[name])}: give numbers, e.g. 0.03,0.1") from None
 
 
-def config() -> attacks.AttackConfig:
-  return attacks.AttackConfig(
-      attacks=tuple(FLAGS.attacks), norms=tuple(FLAGS.attack_norms),
-      eps_inf=_floats("attack_eps"), eps_l2=_floats("attack_eps_l2"),
-      targeted=FLAGS.attack_targeted,
-      iterative=attacks.IterativeConfig(steps=FLAGS.attack_steps,
-                                        step_size=FLAGS.attack_step_size,
-                                        rand_init=FLAGS.attack_rand_init,
-                                        spsa_samples=FLAGS.spsa_samples),
-      cw_steps=FLAGS.cw_steps, cw_search_steps=FLAGS.cw_search_steps,
-      cw_learning_rate=FLAGS.cw_learning_rate, cw_initial_const=FLAGS.cw_initial_const,
-      minimal=FLAGS.attack_minimal, bisection_steps=FLAGS.attack_bisection_steps,
-      flip_points=FLAGS.attack_flip_points, flip_tol=FLAGS.attack_flip_tol,
-      batch_size=FLAGS.attack_batch_size, seed=common.SEED.value)
-
-
-def params() -> dict:
-  return {"size": FLAGS.attack_size, **dataclasses.asdict(config())}
-
-
-def check_flags() -> None:
-  config().check(input_dim=10**9)  # The L2 bound needs the data; checked again in run().
-
-
-def run(inputs: dict):
-  given = common.override(NAME, OUTPUT_TYPE)
-  if given is not None:
-    return given
-  check_flags()
-  cfg = config()
-
-  def build(out_dir: str) -> dict:
-    ds = tfhull.data.load(inputs["data"].uri)
-    cfg.check(ds.input_dim)
-    strategy = common.strategy()
-    model = models.load_artifact(inputs["train"], strategy=strategy)
-    idx = np.arange(len(ds.x_test))
-    if FLAGS.attack_size and FLAGS.attack_size < len(idx):
-      rng = np.random.default_rng(common.SEED.value)
-      idx = np.sort(rng.choice(idx, FLAGS.attack_size, replace=False))
-    result = attacks.run_suite(model, ds.x_test[idx], ds.y_test[idx], cfg, strategy=strategy,
-                               source_index=idx, progress=True)
-    io.save_npz(io.join(out_dir, "adversarial.npz"), result.records)
-    worst = result.metrics["worst_case_robust_accuracy"]
-    minimal = result.metrics["minimal_perturbation"]
-    return {**result.metrics,
-            "worst_case": {f"L{n}": ", ".join(f"{e}: {a:.3f}" for e, a in d.items())
-                           for n, d in worst.items()},
-            "median_minimal_l2": {k: v["l2"]["median"] for k, v in minimal.items()},
-            "headline": ["samples", "clean_accuracy", "worst_case", "median_minimal_l2",
-                         "warnings"]}
-
-  return common.run_step(sys.modules[__name__], params(), inputs, build)
+def config(v) -> study_config.AttackStepConfig:
+  """The attack step's config from flag values `v`."""
+  return study_config.AttackStepConfig(size=v["attack_size"], attack=attacks.AttackConfig(
+      attacks=tuple(v["attacks"]), norms=tuple(v["attack_norms"]),
+      eps_inf=_floats(v, "attack_eps"), eps_l2=_floats(v, "attack_eps_l2"),
+      targeted=v["attack_targeted"],
+      iterative=attacks.IterativeConfig(steps=v["attack_steps"], step_size=v["attack_step_size"],
+                                        rand_init=v["attack_rand_init"],
+                                        spsa_samples=v["spsa_samples"]),
+      cw_steps=v["cw_steps"], cw_search_steps=v["cw_search_steps"],
+      cw_learning_rate=v["cw_learning_rate"], cw_initial_const=v["cw_initial_const"],
+      minimal=v["attack_minimal"], bisection_steps=v["attack_bisection_steps"],
+      flip_points=v["attack_flip_points"], flip_tol=v["attack_flip_tol"],
+      batch_size=v["attack_batch_size"], seed=v["seed"]))
 
 
 if __name__ == "__main__":

@@ -1,27 +1,27 @@
-"""What every component shares: output root, caching flags, input-artifact overrides, error exit.
+"""What every component shares: run flags, flags -> configs, the entry point.
 
 Each component module `components/NAME.py` defines:
-  NAME: step name (also the artifact sub-directory), VERSION: code version of its outputs,
-  OUTPUT_TYPE: artifact type, INPUTS: names of upstream artifacts it reads,
-  define_flags(): its flags (called once, by `pipelines.full`, so every program knows every flag
-    and one flagfile drives the pipeline and each component alone),
-  check_flags(): cheap validation (UserError), run for every step before the first one starts,
-  run(inputs: dict[str, Artifact]) -> Artifact: flags -> params -> library call, through
-    `run_step`.
-Run alone, a component computes (or finds in the cache) the upstream artifacts it needs, unless
-`--data_artifact`, `--model_artifact` or `--features_artifact` points at one.
+  NAME: its step (also the artifact sub-directory),
+  define_flags(): its flags (idempotent; `define_all` calls every component's, so one flagfile
+    drives the pipeline and each component alone),
+  config(values): its step config (`tfhull.study.config`) from a {flag name: value} mapping.
+Flags are read only here, in `main` functions: `study_config(values)` turns them into a
+`StudyConfig`, and the study graph (`tfhull.study.graph`) runs the steps. Run alone, a component
+computes (or finds in the cache) exactly the artifacts its step needs, unless `--data_artifact`,
+`--model_artifact`, `--attack_artifact` or `--features_artifact` points at one.
 """
 
+import importlib
 import sys
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 from absl import app
 from absl import flags
 
-from tfhull import artifacts
 from tfhull.errors import UserError
 
 FLAGS = flags.FLAGS
+COMPONENTS = ("data", "train", "attack", "features", "hull", "analyze", "report")
 
 OUTPUT_ROOT = flags.DEFINE_string(
     "output_root", "runs/digits_mlp",
@@ -29,7 +29,8 @@ OUTPUT_ROOT = flags.DEFINE_string(
 FORCE = flags.DEFINE_list(
     "force", [], "Steps to recompute even when a cached artifact exists ('all' for every step); "
     "replaced artifacts are moved aside, never deleted.")
-SEED = flags.DEFINE_integer("seed", 0, "Global seed; the same flags give the same numbers.")
+SEED = flags.DEFINE_integer("seed", 0, "Global seed; the same flags give the same numbers.",
+                            lower_bound=0)
 STRATEGY = flags.DEFINE_enum(
     "strategy", "default", ["default", "one_device", "mirrored", "multi_worker_mirrored", "tpu"],
     "tf.distribute strategy for training, attacks and the hull solver's pricing passes.")
@@ -40,26 +41,7 @@ DETERMINISTIC = flags.DEFINE_bool(
 TPU = flags.DEFINE_string("tpu", "", "TPU address for --strategy=tpu: a name, grpc://host:8470, "
                           "or 'local' on a TPU VM.")
 
-
-def apply_determinism() -> None:
-  """Turns on TensorFlow op determinism when --deterministic (before any step computes)."""
-  if DETERMINISTIC.value:
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    tf.config.experimental.enable_op_determinism()
-
-
-def strategy():
-  """The strategy chosen by --strategy/--tpu (built once per process)."""
-  global _STRATEGY
-  if _STRATEGY is None:
-    from tfhull import distribute  # pylint: disable=g-import-not-at-top
-    _STRATEGY = distribute.get_strategy(STRATEGY.value, TPU.value)
-  return _STRATEGY
-
-
-_STRATEGY = None
-
-# Artifact-directory overrides, one per artifact a step can read.
+# Artifact-directory overrides: step -> flag.
 INPUT_DIRS = {
     "data": flags.DEFINE_string("data_artifact", None, "Use this Dataset artifact directory "
                                 "instead of running the data step."),
@@ -67,60 +49,115 @@ INPUT_DIRS = {
                                  "instead of running the train step."),
     "attack": flags.DEFINE_string("attack_artifact", None, "Use this AdversarialExamples "
                                   "artifact directory instead of running the attack step."),
-    "features": flags.DEFINE_string("features_artifact", None, "Use this Representation "
-                                    "artifact directory instead of running the features step."),
+    "features": flags.DEFINE_list("features_artifact", [], "Use these Representation artifact "
+                                  "directories (one space each) instead of computing them."),
 }
+_FORCE_STEPS = COMPONENTS + ("all", "sweep", "toy2d", "polynomial")
 
 
-def run_step(module, params: Mapping[str, Any], inputs: Mapping[str, artifacts.Artifact],
-             build: Callable[..., Optional[Mapping[str, Any]]], *,
-             resumable: bool = False) -> artifacts.Artifact:
-  """Runs (or reuses) a component's artifact under `--output_root` (see `artifacts.run`)."""
-  return run_named(module.NAME, module.VERSION, module.OUTPUT_TYPE,
-                   dict(params, seed=SEED.value) if "seed" not in params else params,
-                   {k: inputs[k] for k in module.INPUTS}, build, resumable=resumable)
+def define_all() -> None:
+  """Defines every component's flags (idempotent)."""
+  for name in COMPONENTS:
+    importlib.import_module(f"components.{name}").define_flags()
 
 
-def run_named(name: str, version: str, artifact_type: str, params: Mapping[str, Any],
-              inputs: Mapping[str, artifacts.Artifact],
-              build: Callable[..., Optional[Mapping[str, Any]]], *,
-              resumable: bool = False) -> artifacts.Artifact:
-  """`artifacts.run` under `--output_root` with `--force` and the resolved flags (components and
-  the studies outside the linear pipeline: sweep, toy2d, polynomial)."""
-  return artifacts.run(
-      component=name, version=version, artifact_type=artifact_type, params=params,
-      inputs=inputs, output_root=OUTPUT_ROOT.value, build=build,
-      force="all" in FORCE.value or name in FORCE.value, flags=resolved_flags(),
-      resumable=resumable)
+def values(defaults: Optional[Mapping[str, Any]] = None) -> dict:
+  """{flag name: value} of the parsed flags; `defaults` replace the values of flags the command
+  line did not set (a study's own defaults, without changing the global flag defaults)."""
+  out = FLAGS.flag_values_dict()
+  for name, value in (defaults or {}).items():
+    if not FLAGS[name].present:
+      out[name] = value
+  return out
 
 
-def provenance(arts: Mapping[str, artifacts.Artifact]) -> list:
-  """[{step, type, uri, fingerprint, created}] of the artifacts a report shows."""
-  return [{"step": name, "type": a.type, "uri": a.uri, "fingerprint": a.fingerprint,
-           "created": a.metadata.get("created")} for name, a in arts.items()]
+def run_config(v: Mapping[str, Any]):
+  from tfhull.study import config  # pylint: disable=import-outside-toplevel
+  unknown = [s for s in v["force"] if s not in _FORCE_STEPS]
+  if unknown:
+    raise UserError(f"--force={','.join(v['force'])}: unknown step {unknown[0]!r}; use any of "
+                    f"{', '.join(_FORCE_STEPS)}")
+  overrides = {}
+  for step, holder in INPUT_DIRS.items():
+    given = v[holder.name]
+    if given:
+      overrides[step] = tuple(given) if isinstance(given, list) else (given,)
+  return config.RunConfig(output_root=v["output_root"], force=tuple(v["force"]),
+                          strategy=v["strategy"], tpu=v["tpu"],
+                          deterministic=v["deterministic"], overrides=overrides,
+                          flags=resolved_flags(v))
 
 
-def page_meta(arts: Mapping[str, artifacts.Artifact]) -> dict:
-  """The provenance, resolved flags and versions every report page shows."""
-  return {"provenance": provenance(arts), "config": resolved_flags(),
-          "versions": artifacts.versions()}
+def study_config(v: Optional[Mapping[str, Any]] = None):
+  """The `StudyConfig` of flag values `v` (default: the parsed flags)."""
+  from tfhull.study import config  # pylint: disable=import-outside-toplevel
+  define_all()
+  v = values() if v is None else v
+  mods = {name: importlib.import_module(f"components.{name}") for name in COMPONENTS}
+  return config.StudyConfig(**{name: mods[name].config(v) for name in COMPONENTS},
+                            run=run_config(v))
 
 
-def resolved_flags() -> str:
-  """The project's resolved flags in flagfile format (provenance; absl/TF internals left out)."""
+def resolved_flags(v: Optional[Mapping[str, Any]] = None) -> str:
+  """The project's flags with values `v` (default: as parsed) in flagfile format, for
+  provenance (absl and TensorFlow internals left out)."""
   lines = []
   for module, module_flags in sorted(FLAGS.flags_by_module_dict().items()):
     if module.split(".")[0] in ("components", "pipelines", "__main__"):
-      lines.extend(f.serialize() for f in module_flags if f.serialize())
+      for f in module_flags:
+        value = f.value if v is None or f.name not in v else v[f.name]
+        text = f._serialize(value)  # pylint: disable=protected-access
+        if text:
+          lines.append(text)
   return "\n".join(sorted(set(lines))) + "\n"
 
 
-def override(name: str, expected_type: str) -> Optional[artifacts.Artifact]:
-  """The artifact given by `--<name>_artifact`, loaded and verified, or None."""
-  holder = INPUT_DIRS.get(name)
-  if holder is None or not holder.value:
-    return None
-  return artifacts.load(holder.value, expected_type)
+def page_meta(arts: Mapping, flags_string: Optional[str] = None) -> dict:
+  """The provenance, resolved flags and versions every report page shows."""
+  from tfhull import artifacts  # pylint: disable=import-outside-toplevel
+  from tfhull.study import steps  # pylint: disable=import-outside-toplevel
+  return {"provenance": steps.provenance(arts),
+          "config": resolved_flags() if flags_string is None else flags_string,
+          "versions": artifacts.versions()}
+
+
+def run_named(name: str, version: str, artifact_type: str, params: Mapping[str, Any],
+              inputs: Mapping, build: Callable[..., Optional[Mapping[str, Any]]], run_cfg):
+  """`artifacts.run` for the studies outside the step graph (sweep, toy2d, polynomial)."""
+  from tfhull import artifacts  # pylint: disable=import-outside-toplevel
+  return artifacts.run(component=name, version=version, artifact_type=artifact_type,
+                       params=params, inputs=inputs, output_root=run_cfg.output_root,
+                       build=build, force=run_cfg.forced(name), flags=run_cfg.flags)
+
+
+def run_study(cfg, targets: Iterable[str], *, show: bool = True) -> dict:
+  """Checks `cfg` for the targets, then runs them and their ancestors; prints the artifacts."""
+  from tfhull import study  # pylint: disable=import-outside-toplevel
+  g = study.check(cfg, targets)
+  done = study.run(g, targets, cfg)
+  if show:
+    print_artifacts(done)
+  return done
+
+
+def print_artifacts(done: Mapping) -> None:
+  width = max(len(n) for n in done)
+  print("\nArtifacts:")
+  for name, art in done.items():
+    print(f"  {name:<{width}}  {art.uri}")
+    for key, value in art.summary.items():
+      if key in art.summary.get("headline", ()):
+        print(f"  {'':<{width}}    {key}: {_short(value)}")
+  if "report" in done:
+    print(f"\nReport: {done['report'].path('report.html')}")
+
+
+def _short(value):
+  if isinstance(value, float):
+    return f"{value:.4g}"
+  if isinstance(value, dict):
+    return ", ".join(f"{k}: {_short(v)}" for k, v in value.items())
+  return value
 
 
 def exit_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,9 +171,17 @@ def exit_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
   return wrapped
 
 
+def check_argv(argv) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+
+
 def main(step_name: str) -> None:
-  """Entry point of `python -m components.<step_name>`: runs the pipeline up to that step."""
-  from pipelines import full  # Imported here: it imports every component and defines its flags.
+  """Entry point of `python -m components.<step_name>`: that step's artifacts and their
+  ancestors."""
+  define_all()
+
   def run(argv):
-    full.run_until(step_name, argv)
+    check_argv(argv)
+    run_study(study_config(), [step_name])
   app.run(exit_on_user_error(run))

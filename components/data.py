@@ -8,19 +8,13 @@ no artifact behind. `--download` is not part of the cache key (it changes how, n
 `--data_dir` is. After changing the files behind an idx:/npz: spec in place, pass --force=data.
 """
 
-import sys
-
 from absl import flags
 
 import tfhull.data
 from components import common
-from tfhull import artifacts
+from tfhull.study import config as study_config
 
 NAME = "data"
-VERSION = "1"
-OUTPUT_TYPE = "Dataset"
-INPUTS = ()
-
 FLAGS = flags.FLAGS
 
 
@@ -46,45 +40,12 @@ def define_flags() -> None:
                     "Training-input corruption (Zhang et al. 2017); the test split stays clean.")
 
 
-def params() -> dict:
-  """The flags that determine the payload (the cache key)."""
-  return {
-      "dataset": FLAGS.dataset,
-      "data_dir": FLAGS.data_dir,
-      "train_size": FLAGS.train_size,
-      "test_size": FLAGS.test_size,
-      "classes": list(FLAGS.classes),
-      "label_noise": FLAGS.label_noise,
-      "corruption": FLAGS.corruption,
-      "seed": common.SEED.value,
-  }
-
-
-def check_flags() -> None:
-  """Cheap checks of this step's flags (UserError), before any step of the pipeline runs."""
-  if common.override(NAME, OUTPUT_TYPE) is None:
-    p = params()
-    tfhull.data.check_options(p["dataset"], **{k: p[k] for k in _OPTIONS})
-
-
-_OPTIONS = ("train_size", "test_size", "classes", "label_noise", "corruption", "seed")
-
-
-def run(inputs) -> artifacts.Artifact:
-  """Returns the `--data_artifact` override, the cached Dataset, or builds it."""
-  given = common.override(NAME, OUTPUT_TYPE)
-  if given is not None:
-    return given
-  p = params()
-  options = {k: p[k] for k in _OPTIONS}
-  tfhull.data.check_options(p["dataset"], **options)  # Before any directory is created.
-
-  def build(tmp_dir: str) -> dict:
-    ds = tfhull.data.prepare(p["dataset"], data_dir=p["data_dir"], download=FLAGS.download,
-                             **options)
-    return tfhull.data.save(ds, tmp_dir)
-
-  return common.run_step(sys.modules[__name__], p, inputs, build)
+def config(v) -> study_config.DataConfig:
+  """The data step's config from flag values `v`."""
+  return study_config.DataConfig(
+      dataset=v["dataset"], data_dir=v["data_dir"], download=v["download"],
+      train_size=v["train_size"], test_size=v["test_size"], classes=tuple(v["classes"]),
+      label_noise=v["label_noise"], corruption=v["corruption"], seed=v["seed"])
 
 
 if __name__ == "__main__":

@@ -12,23 +12,12 @@ and (with --features_adversarial) the attack step's minimal adversarial examples
 as splits `adv_<attack>_<norm>` and `flip_<attack>_<norm>`, for `--hull_query_splits`.
 """
 
-import sys
-
 from absl import flags
 
-import tfhull.data
 from components import common
-from tfhull import attacks
-from tfhull import io
-from tfhull import models
-from tfhull import representations
-from tfhull.errors import UserError
+from tfhull.study import config as study_config
 
 NAME = "features"
-VERSION = "1"
-OUTPUT_TYPE = "Representation"
-INPUTS = ("data", "train", "attack")
-
 FLAGS = flags.FLAGS
 
 
@@ -44,46 +33,11 @@ def define_flags() -> None:
                     "flip_<attack>_<norm>).")
 
 
-def params() -> dict:
-  specs = [representations.parse_representation(s).spec for s in FLAGS.representations]
-  return {"representations": specs, "batch_size": FLAGS.features_batch_size,
-          "adversarial": FLAGS.features_adversarial}
-
-
-def check_flags() -> None:
-  if not params()["representations"]:  # params() parses every spec.
-    raise UserError("--representations is empty; list at least one space "
-                    "(e.g. pixel,layer:features)")
-
-
-def run(inputs: dict):
-  given = common.override(NAME, OUTPUT_TYPE)
-  if given is not None:
-    return given
-  check_flags()  # A bad spec fails before any directory is made.
-  p = params()
-
-  def build(out_dir: str) -> dict:
-    ds = tfhull.data.load(inputs["data"].uri)
-    strategy = common.strategy()
-    model = None
-    if representations.needs_model(p["representations"]):
-      model = models.load_artifact(inputs["train"], strategy=strategy)
-    labels, extra = representations.labels_of(ds), {}
-    if p["adversarial"]:
-      records = io.load_npz(inputs["attack"].path("adversarial.npz"))
-      for split, (images, y, source) in attacks.query_sets(records).items():
-        extra[split] = images
-        labels[split], labels[f"{split}_source"] = y, source
-    spaces = [representations.compute(representations.parse_representation(s), ds, model,
-                                      extra=extra, batch_size=p["batch_size"],
-                                      strategy=strategy)
-              for s in p["representations"]]
-    summary = representations.save(out_dir, spaces, labels, ds.num_classes)
-    summary["headline"] = ["spaces"]
-    return summary
-
-  return common.run_step(sys.modules[__name__], p, inputs, build)
+def config(v) -> study_config.FeaturesConfig:
+  """The features step's config from flag values `v`."""
+  return study_config.FeaturesConfig(representations=tuple(v["representations"]),
+                                     batch_size=v["features_batch_size"],
+                                     adversarial=v["features_adversarial"])
 
 
 if __name__ == "__main__":

@@ -13,22 +13,12 @@ nearest neighbour, separating hyperplane, and for the test split with --hull_per
 distance to every class hull), `hull.json` (the index) and the summaries in `metadata.json`.
 """
 
-import fnmatch
-import sys
-
 from absl import flags
-from absl import logging
 
 from components import common
-from tfhull.hull import saved
-from tfhull import representations
-from tfhull.errors import UserError
+from tfhull.study import config as study_config
 
 NAME = "hull"
-VERSION = "2"
-OUTPUT_TYPE = "HullDistances"
-INPUTS = ("features",)
-
 FLAGS = flags.FLAGS
 
 
@@ -56,77 +46,21 @@ def define_flags() -> None:
                        "(e.g. 512) is much faster in low-dimensional spaces where many queries "
                        "lie inside the hull.", lower_bound=16)
   flags.DEFINE_enum("hull_dtype", "float32", ["float32", "float64"], "Compute dtype.")
+  flags.DEFINE_float("hull_alias_tol", 0.05, "A flip split whose points lie within this "
+                     "fraction of each row's perturbation of its adversarial split's points is "
+                     "not solved again: it shares that split's results, its certified bounds "
+                     "widened by each row's distance (recorded in the artifact); 0 measures every "
+                     "split.", lower_bound=0.0, upper_bound=0.5)
 
 
-def params() -> dict:
-  return {
-      "spaces": [representations.parse_representation(s).spec for s in FLAGS.hull_spaces],
-      "query_splits": list(FLAGS.hull_query_splits),
-      "per_class": FLAGS.hull_per_class,
-      "rel_tol": FLAGS.hull_rel_tol,
-      "abs_tol": FLAGS.hull_abs_tol,
-      "max_passes": FLAGS.hull_max_passes,
-      "batch_size": FLAGS.hull_batch_size,
-      "working_set_size": FLAGS.hull_working_set,
-      "max_inner_steps": FLAGS.hull_inner_steps,
-      "dtype": FLAGS.hull_dtype,
-  }
-
-
-def check_flags() -> None:
-  params()  # Parses the --hull_spaces specs.
-
-
-def _splits(patterns, available, spec):
-  """The available splits matching the patterns, in pattern order; a literal that matches
-  nothing is an error, a pattern that matches nothing is skipped."""
-  chosen = []
-  for pattern in patterns:
-    hits = [s for s in available if fnmatch.fnmatchcase(s, pattern)]
-    if not hits and not any(c in pattern for c in "*?["):
-      raise UserError(f"space {spec} has no split {pattern!r} (it has {', '.join(available)}); "
-                      "fix --hull_query_splits")
-    chosen += [h for h in hits if h not in chosen]
-  return chosen
-
-
-def run(inputs: dict):
-  p = params()
-
-  def build(out_dir: str) -> dict:
-    feats = representations.load(inputs["features"].uri, p["spaces"] or None)
-    solver = dict(rel_tol=p["rel_tol"], abs_tol=p["abs_tol"], max_passes=p["max_passes"],
-                  batch_size=p["batch_size"], working_set_size=p["working_set_size"],
-                  max_inner_steps=p["max_inner_steps"], dtype=p["dtype"])
-    strategy = common.strategy() if common.STRATEGY.value != "default" else None
-    entries, per_space = [], {}
-    for spec, space in feats.spaces.items():
-      for split in _splits(p["query_splits"], list(space.splits), spec):
-        if not len(space.splits[split]):
-          logging.warning("hull: split %s of space %s is empty (no attack succeeded?); skipped",
-                          split, spec)
-          continue
-        arrays, summary = saved.measure(space.splits["train"], feats.labels["train"],
-                                  space.splits[split], feats.labels.get(split),
-                                  feats.num_classes, p["per_class"] and split == "test", solver,
-                                  strategy, label=f"{spec}, {split}")
-        entries.append((spec, split, arrays))
-        per_space.setdefault(spec, {})[split] = summary
-    if not entries:
-      raise UserError(f"--hull_query_splits={','.join(p['query_splits'])} selects no non-empty "
-                      "split; list test or an adv_/flip_ split")
-    saved.save(out_dir, entries)
-    first = {k: v.get("test", next(iter(v.values()))) for k, v in per_space.items()}
-    return {
-        "spaces": per_space,
-        "fraction_outside_certified": {k: {s: v["fraction_outside_certified"]
-                                           for s, v in d.items()} for k, d in per_space.items()},
-        "test_fraction_outside": {k: v["fraction_outside_certified"] for k, v in first.items()},
-        "median_test_distance": {k: v["distance"][50] for k, v in first.items()},
-        "headline": ["test_fraction_outside", "median_test_distance"],
-    }
-
-  return common.run_step(sys.modules[__name__], p, inputs, build)
+def config(v) -> study_config.HullConfig:
+  """The hull step's config from flag values `v`."""
+  return study_config.HullConfig(
+      spaces=tuple(v["hull_spaces"]), query_splits=tuple(v["hull_query_splits"]),
+      per_class=v["hull_per_class"], rel_tol=v["hull_rel_tol"], abs_tol=v["hull_abs_tol"],
+      max_passes=v["hull_max_passes"], batch_size=v["hull_batch_size"],
+      working_set_size=v["hull_working_set"], max_inner_steps=v["hull_inner_steps"],
+      dtype=v["hull_dtype"], alias_tol=v["hull_alias_tol"])
 
 
 if __name__ == "__main__":

@@ -11,23 +11,14 @@ loss, accuracy, test accuracy/loss, learning rate), `tensorboard/` event files, 
 in `<artifact>.work/`).
 """
 
-import dataclasses
-import sys
-
 from absl import flags
-from absl import logging
 
-import tfhull.data
 from components import common
-from tfhull import io
 from tfhull import models
 from tfhull import training
+from tfhull.study import config as study_config
 
 NAME = "train"
-VERSION = "1"
-OUTPUT_TYPE = "Model"
-INPUTS = ("data",)
-
 FLAGS = flags.FLAGS
 
 
@@ -59,49 +50,14 @@ def define_flags() -> None:
                     "(TPUs, recent GPUs).")
 
 
-def config() -> training.TrainConfig:
-  return training.TrainConfig(
-      optimizer=FLAGS.optimizer, learning_rate=FLAGS.learning_rate, momentum=FLAGS.momentum,
-      schedule=FLAGS.lr_schedule, weight_decay=FLAGS.weight_decay, batch_size=FLAGS.batch_size,
-      epochs=FLAGS.epochs, augment=FLAGS.augment, label_smoothing=FLAGS.label_smoothing,
-      until_interpolation=FLAGS.until_interpolation, mixed_precision=FLAGS.mixed_precision,
-      init_scale=FLAGS.init_scale,
-      seed=common.SEED.value)
-
-
-def params() -> dict:
-  """What decides the weights. The strategy is not in the key: a model trained on a TPU is reused
-  by a CPU run of the same flagfile (the replica count is recorded in the metrics)."""
-  return {"model": FLAGS.model, **dataclasses.asdict(config())}
-
-
-def check_flags() -> None:
-  config().check()
-  models.parse_spec(FLAGS.model)
-
-
-def run(inputs: dict):
-  given = common.override(NAME, OUTPUT_TYPE)
-  if given is not None:
-    return given
-  check_flags()  # Bad flags fail before any directory is made.
-  cfg = config()
-
-  def build(out_dir: str, work_dir: str) -> dict:
-    ds = tfhull.data.load(inputs["data"].uri)
-    result = training.train(FLAGS.model, ds, cfg, strategy=common.strategy(), work_dir=work_dir,
-                            tensorboard_dir=io.join(out_dir, "tensorboard"),
-                            verbose=1 if sys.stdout.isatty() else 2)
-    models.save(result.model, io.join(out_dir, models.MODEL_FILE))
-    io.write_json(io.join(out_dir, "history.json"), result.history)
-    logging.info("train: %s", {k: result.metrics[k] for k in ("train_accuracy", "test_accuracy",
-                                                                "params", "epochs_run")})
-    return {**result.metrics, "model_spec": FLAGS.model, "input_shape": list(ds.input_shape),
-            "num_classes": ds.num_classes, "n_train": len(ds.x_train),
-            "headline": ["params", "params_per_example", "train_accuracy", "test_accuracy",
-                         "epochs_run"]}
-
-  return common.run_step(sys.modules[__name__], params(), inputs, build, resumable=True)
+def config(v) -> study_config.TrainStepConfig:
+  """The train step's config from flag values `v`."""
+  return study_config.TrainStepConfig(model=v["model"], training=training.TrainConfig(
+      optimizer=v["optimizer"], learning_rate=v["learning_rate"], momentum=v["momentum"],
+      schedule=v["lr_schedule"], weight_decay=v["weight_decay"], batch_size=v["batch_size"],
+      epochs=v["epochs"], augment=v["augment"], label_smoothing=v["label_smoothing"],
+      until_interpolation=v["until_interpolation"], mixed_precision=v["mixed_precision"],
+      init_scale=v["init_scale"], seed=v["seed"]))
 
 
 if __name__ == "__main__":

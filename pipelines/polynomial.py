@@ -15,17 +15,15 @@ from absl import flags
 
 import tfhull.data
 from components import common
-from components import data
 from tfhull import io
 from tfhull.errors import UserError
 from tfhull.report import polynomial as poly_report
 from tfhull.studies import polynomial
 
 FLAGS = flags.FLAGS
-data.define_flags()
-FLAGS.set_default("dataset", "toy2d:moons")
-FLAGS.set_default("train_size", 91)
-FLAGS.set_default("output_root", "runs/polynomial")
+common.define_all()
+# This study's defaults for flags the command line does not set (global defaults untouched).
+DEFAULTS = {"dataset": "toy2d:moons", "train_size": 91, "output_root": "runs/polynomial"}
 DEGREES = flags.DEFINE_list("poly_degrees", ["6", "12", "20"], "Polynomial degrees k "
                             "((k+1)(k+2)/2 monomials: below, equal to, above the training size).")
 RIDGE = flags.DEFINE_float("poly_ridge", 1e-3, "Ridge penalty lambda.", lower_bound=0.0)
@@ -46,17 +44,18 @@ def main(argv):
     degrees = tuple(int(d) for d in DEGREES.value)
   except ValueError:
     raise UserError(f"--poly_degrees={','.join(DEGREES.value)} must be integers") from None
-  data.check_flags()
-  data_art = data.run({})
+  cfg = common.study_config(common.values(DEFAULTS))
+  seed = cfg.data.seed
+  data_art = common.run_study(cfg, ["data"], show=False)["data"]
   params = {"degrees": degrees, "ridge": RIDGE.value, "inits": INITS.value,
             "init_scale": INIT_SCALE.value,
-            "window": WINDOW.value, "resolution": RESOLUTION.value, "seed": common.SEED.value}
+            "window": WINDOW.value, "resolution": RESOLUTION.value, "seed": seed}
 
   def build(out_dir: str) -> dict:
     ds = tfhull.data.load(data_art.uri)
     r = polynomial.run_study(ds.x_train, ds.y_train, ds.x_test, ds.y_test, degrees=degrees,
                              ridge=RIDGE.value, inits=INITS.value,
-                             init_scale=INIT_SCALE.value, seed=common.SEED.value,
+                             init_scale=INIT_SCALE.value, seed=seed,
                              window=WINDOW.value, resolution=RESOLUTION.value)
     summary = {"n_train": r.n_train, "monomials": dict(zip(map(str, r.degrees), r.monomials)),
                "disagreement_by_degree": {str(k): v for k, v in
@@ -74,11 +73,11 @@ def main(argv):
     poly_report.write_polynomial_report(
         r, ds.x_train, ds.y_train, out_dir,
         title=f"tfhull: polynomial decision boundaries ({ds.source}, n = {r.n_train})",
-        metrics=summary, **common.page_meta({"data": data_art}))
+        metrics=summary, **common.page_meta({"data": data_art}, cfg.run.flags))
     return {**summary, "headline": ["n_train", "monomials", "disagreement_by_degree"]}
 
   art = common.run_named("polynomial", VERSION, "PolynomialStudy", params, {"data": data_art},
-                         build)
+                         build, cfg.run)
   print(f"\nPolynomial study: {art.uri}")
   print(f"Report: {art.path('report.html')}")
 

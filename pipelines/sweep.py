@@ -1,51 +1,53 @@
-r"""Sweeps: the full pipeline per grid point, then one sweep report.
+r"""Sweeps: the study per grid point, then one sweep report.
 
   python -m pipelines.sweep --flagfile=configs/sweep_digits_mlp.flags
   python -m pipelines.sweep --flagfile=configs/digits_mlp.flags \
       --sweep='model=mlp:width=16,depth=2|mlp:width=256,depth=2' --sweep=label_noise=0|0.5
 
 Each `--sweep=FLAG=V1|V2|...` is one axis (values separated by '|', since model specs contain
-commas); the grid is their product. Every grid point runs `pipelines.full` up to
-`--sweep_last_step` with those flag values; upstream artifacts shared by several points (the data
-when only the model changes) come from the cache. Then a SweepReport artifact collects parameters
-and over-parameterization ratios against training and test accuracy, feature-space hull metrics,
-the median minimal adversarial perturbation and the boundary crossings along the rays, with
-figures against the parameter count (log scale).
+commas); the grid is their product (`tfhull.study.grid.expand`), and every grid point is a
+`StudyConfig` built from the flags with that point's values. Each point runs the study graph up to
+`--sweep_last_step`; nodes that do not depend on the swept values (the data, and the pixel and Haar
+features and test-set hull distances when only the model changes) are computed once and are cache
+hits at every other point. Then a SweepReport artifact collects parameters and
+over-parameterization ratios against training and test accuracy, hull metrics, the median minimal
+adversarial perturbation and the boundary crossings along the rays, with figures against the
+parameter count (log scale).
 """
-
-import itertools
 
 from absl import app
 from absl import flags
 from absl import logging
 
 from components import common
-from pipelines import full
-from tfhull import artifacts
 from tfhull import io
+from tfhull import study
 from tfhull.errors import UserError
 from tfhull.report import sweep as sweep_report
 
+common.define_all()
 FLAGS = flags.FLAGS
 SWEEP = flags.DEFINE_multi_string("sweep", [], "An axis of the grid: FLAG=V1|V2|... (repeat the "
                                   "flag for more axes).")
-LAST = flags.DEFINE_string("sweep_last_step", "analyze", "The last pipeline step run per grid "
-                           "point (analyze or report).")
-VERSION = "1"
+LAST = flags.DEFINE_string("sweep_last_step", "analyze", "The last step run per grid point "
+                           "(analyze or report).")
+VERSION = "2"
+_FIXED = ("sweep", "sweep_last_step", "output_root", "flagfile", "force", "strategy", "tpu")
 
 
 def parse_axes(specs) -> list:
-  """[(flag name, [values])] from --sweep specs; UserError on unknown flags or empty axes."""
+  """[(flag name, [values as given])] from --sweep specs; UserError on unknown flags or empty
+  axes."""
   axes = []
   for spec in specs:
-    name, eq, values = spec.partition("=")
+    name, eq, vals = spec.partition("=")
     name = name.strip()
     if not eq or not name:
       raise UserError(f"--sweep={spec!r} must be FLAG=V1|V2|... (e.g. "
                       "--sweep='model=mlp:width=16|mlp:width=256')")
-    if name not in FLAGS or name in ("sweep", "sweep_last_step", "output_root", "flagfile"):
+    if name not in FLAGS or name in _FIXED:
       raise UserError(f"--sweep={spec!r}: {name!r} is not a flag a sweep can vary")
-    vals = [v.strip() for v in values.split("|") if v.strip()]
+    vals = [v.strip() for v in vals.split("|") if v.strip()]
     if not vals:
       raise UserError(f"--sweep={spec!r} lists no values")
     if name in (a[0] for a in axes):
@@ -56,37 +58,51 @@ def parse_axes(specs) -> list:
   return axes
 
 
-def run_sweep(argv=()) -> artifacts.Artifact:
+def point_values(base: dict, assignment: dict) -> dict:
+  """The flag values of one grid point: `base` with each swept flag parsed from its string."""
+  out = dict(base)
+  for name, text in assignment.items():
+    try:
+      out[name] = FLAGS[name].parser.parse(text)
+    except (flags.IllegalFlagValueError, ValueError) as e:
+      raise UserError(f"--sweep: {name}={text!r} is not a valid value ({e})") from None
+  return out
+
+
+def study_configs(axes: list, base: dict) -> list:
+  """[(assignment, StudyConfig)] of every grid point, each checked before any point runs."""
+  out = []
+  for assignment in study.expand(axes):
+    cfg = common.study_config(point_values(base, assignment))
+    study.check(cfg, [LAST.value])
+    out.append((assignment, cfg))
+  return out
+
+
+def run_sweep(argv=()):
+  common.check_argv(argv)
   axes = parse_axes(SWEEP.value)
   if LAST.value not in ("analyze", "report"):
     raise UserError(f"--sweep_last_step={LAST.value} must be analyze or report")
-  grid = [dict(zip([a[0] for a in axes], combo)) for combo in
-          itertools.product(*[a[1] for a in axes])]
-  original = {name: FLAGS[name].value for name, _ in axes}
-  # Every grid point's flags are checked before the first one trains.
-  for point in grid:
-    _set(point)
-    for step in full.STEPS:
-      step.check_flags()
+  base = common.values()
+  points = study_configs(axes, base)
   rows, inputs = [], {}
-  try:
-    for i, point in enumerate(grid):
-      logging.info("=== sweep point %d/%d: %s", i + 1, len(grid), point)
-      _set(point)
-      done = full.run_until(LAST.value, argv)
-      analysis = io.read_json(done["analyze"].path("analysis.json"))
-      rows.append({"assignment": point, "metrics": sweep_report.point_metrics(done, analysis),
-                   "history": io.read_json(done["train"].path("history.json"))})
-      inputs[f"point{i:03d}"] = done["analyze"]
-  finally:
-    _set(original)
+  for i, (assignment, cfg) in enumerate(points):
+    logging.info("=== sweep point %d/%d: %s", i + 1, len(points), assignment)
+    done = study.run(study.build(cfg), [LAST.value], cfg)
+    analysis = io.read_json(done["analyze"].path("analysis.json"))
+    rows.append({"assignment": assignment,
+                 "metrics": sweep_report.point_metrics(done, analysis),
+                 "history": io.read_json(done["train"].path("history.json"))})
+    inputs[f"point{i:03d}"] = done["analyze"]
   x_axis = "model" if any(a[0] == "model" for a in axes) else None
+  run_cfg = common.run_config(base)
 
   def build(out_dir: str) -> dict:
     result = sweep_report.write_sweep_report(
         rows, x_axis, out_dir, title="tfhull sweep: " + "; ".join(
             f"{n} in {len(v)} values" for n, v in axes),
-        **common.page_meta(inputs))
+        **common.page_meta(inputs, run_cfg.flags))
     io.write_json(io.join(out_dir, "sweep.json"), {"axes": axes, "points": [
         {k: v for k, v in r.items() if k != "history"} for r in rows]})
     return {"points": len(rows), "figures": result["figures"],
@@ -95,17 +111,9 @@ def run_sweep(argv=()) -> artifacts.Artifact:
             "headline": ["points", "params", "test_accuracy"]}
 
   art = common.run_named("sweep", VERSION, "SweepReport",
-                         {"axes": axes, "last_step": LAST.value}, inputs, build)
+                         {"axes": axes, "last_step": LAST.value}, inputs, build, run_cfg)
   print(f"\nSweep report: {art.path('report.html')}")
   return art
-
-
-def _set(assignment: dict) -> None:
-  for name, value in assignment.items():
-    try:
-      FLAGS[name].parse(value) if isinstance(value, str) else setattr(FLAGS, name, value)
-    except (flags.IllegalFlagValueError, ValueError) as e:
-      raise UserError(f"--sweep: {name}={value!r} is not a valid value ({e})") from None
 
 
 def main(argv):

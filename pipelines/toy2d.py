@@ -18,7 +18,6 @@ from absl import flags
 
 import tfhull.data
 from components import common
-from components import data
 from tfhull import io
 from tfhull import training
 from tfhull.errors import UserError
@@ -26,10 +25,9 @@ from tfhull.report import toy2d as toy2d_report
 from tfhull.studies import toy2d
 
 FLAGS = flags.FLAGS
-data.define_flags()
-FLAGS.set_default("dataset", "toy2d:moons")
-FLAGS.set_default("train_size", 300)
-FLAGS.set_default("output_root", "runs/toy2d")
+common.define_all()
+# This study's defaults for flags the command line does not set (global defaults untouched).
+DEFAULTS = {"dataset": "toy2d:moons", "train_size": 300, "output_root": "runs/toy2d"}
 WIDTHS = flags.DEFINE_list("toy_widths", ["8", "32", "128", "512"], "MLP widths.")
 DEPTH = flags.DEFINE_integer("toy_depth", 2, "Hidden layers of every MLP.", lower_bound=1)
 REGIMES = flags.DEFINE_list(
@@ -47,7 +45,7 @@ RESOLUTION = flags.DEFINE_integer("toy_resolution", 200, "Grid points per side."
 VERSION = "1"
 
 
-def _config():
+def _config(seed: int):
   try:
     widths = tuple(int(w) for w in WIDTHS.value)
   except ValueError:
@@ -59,7 +57,7 @@ def _config():
     raise UserError("--toy_regimes must list at least one regime")
   base = training.TrainConfig(epochs=EPOCHS.value, batch_size=BATCH.value,
                               learning_rate=LR.value, until_interpolation=True,
-                              seed=common.SEED.value)
+                              seed=seed)
   for r in regimes:
     r.config(base).check()
   return widths, regimes, base
@@ -68,10 +66,9 @@ def _config():
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  widths, regimes, base = _config()
-  data.check_flags()
-  common.apply_determinism()
-  data_art = data.run({})
+  cfg = common.study_config(common.values(DEFAULTS))
+  widths, regimes, base = _config(cfg.data.seed)
+  data_art = common.run_study(cfg, ["data"], show=False)["data"]
   params = {"widths": widths, "depth": DEPTH.value,
             "regimes": [dataclasses.asdict(r) for r in regimes],
             "base": dataclasses.asdict(base), "window": WINDOW.value,
@@ -97,10 +94,11 @@ def main(argv):
     toy2d_report.write_toy2d_report(
         result, ds.x_train, ds.y_train, out_dir,
         title=f"tfhull: decision boundaries outside the hull ({ds.source})",
-        metrics=summary, **common.page_meta({"data": data_art}))
+        metrics=summary, **common.page_meta({"data": data_art}, cfg.run.flags))
     return {**summary, "headline": ["interpolating", "models", "disagreement_by_width"]}
 
-  art = common.run_named("toy2d", VERSION, "Toy2dStudy", params, {"data": data_art}, build)
+  art = common.run_named("toy2d", VERSION, "Toy2dStudy", params, {"data": data_art}, build,
+                         cfg.run)
   print(f"\nToy2d study: {art.uri}")
   print(f"Report: {art.path('report.html')}")
 

@@ -9,6 +9,10 @@ example) and `drop_remainder=True`, so every step has the static global batch
 model classifies every (unaugmented) training example correctly, the regime of the paper.
 """
 
+# Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
+# tfhull.versions --refresh`).
+VERSION = "1"
+
 import dataclasses
 import math
 import time

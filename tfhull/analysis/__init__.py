@@ -1,5 +1,9 @@
 """Geometry analyses over hull measurements, attacks and models (arrays in, dataclasses out)."""
 
+# Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
+# tfhull.versions --refresh`).
+VERSION = "1"
+
 from tfhull.analysis.adversarial import perturbation_vs_hull
 from tfhull.analysis.geometry import hull_stats
 from tfhull.analysis.geometry import HullStats

@@ -5,6 +5,10 @@
                                                                norms=("inf", "2")))
 """
 
+# Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
+# tfhull.versions --refresh`).
+VERSION = "1"
+
 from tfhull.attacks.cw import carlini_wagner_l2
 from tfhull.attacks.cw import CWResult
 from tfhull.attacks.gradient import IterativeConfig

@@ -7,6 +7,10 @@
 Importing this package does not import TensorFlow; the tfds, idx, npz sources and save/load do.
 """
 
+# Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
+# tfhull.versions --refresh`).
+VERSION = "1"
+
 from typing import Optional, Sequence, Union
 
 from tfhull.data.dataset import Dataset

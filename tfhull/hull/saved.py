@@ -23,24 +23,90 @@ def file_name(space: str, split: str) -> str:
   return f"hull_{clean(space)}__{clean(split)}.npz"
 
 
-def save(directory: str, entries: Sequence[Tuple[str, str, Mapping[str, np.ndarray]]]) -> list:
-  """Writes each (space, split, arrays) and the index; returns the index entries."""
+def save(directory: str, entries: Sequence[Tuple[str, str, Mapping[str, np.ndarray]]],
+         kind: str = "global") -> list:
+  """Writes each (space, split, arrays) and the index; returns the index entries.
+
+  kind: "global" (distances to the training hull) or "per_class" (to every class's hull; its
+  arrays join the same split's global ones in `load_set`).
+  """
   from tfhull import io  # pylint: disable=import-outside-toplevel
   index = []
   for space, split, arrays in entries:
-    name = file_name(space, split)
+    name = file_name(space, split) if kind == "global" else file_name(space, f"{split}_{kind}")
     io.save_npz(io.join(directory, name), arrays)
-    index.append({"space": space, "split": split, "file": name})
+    index.append({"space": space, "split": split, "kind": kind, "file": name})
   io.write_json(io.join(directory, INDEX_FILE), {"entries": index})
   return index
 
 
+def save_alias(directory: str, space: str, split: str, alias: Mapping,
+               deviation: np.ndarray) -> None:
+  """Records that `split` was not solved: row i of its queries lies within `deviation[i]` (same
+  space, Euclidean) of row i of `alias["alias_of"]`'s, so it shares that split's results with
+  bounds widened by the deviation (`load_set` does this; by the triangle inequality the widened
+  interval contains the true distance)."""
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  name = file_name(space, f"{split}_alias")
+  io.save_npz(io.join(directory, name), {"deviation": np.asarray(deviation, np.float64)})
+  io.write_json(io.join(directory, INDEX_FILE), {"entries": [
+      {"space": space, "split": split, "kind": "alias", "file": name, **alias}]})
+
+
+def save_empty(directory: str, space: str, split: str) -> None:
+  """Records an empty query split (e.g. no attack succeeded): nothing to measure."""
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  io.write_json(io.join(directory, INDEX_FILE), {"entries": [
+      {"space": space, "split": split, "kind": "empty"}]})
+
+
 def load(directory: str) -> dict:
-  """{(space, split): arrays} of a HullDistances artifact directory."""
+  """{(space, split): arrays} of one HullDistances artifact directory (aliases left out)."""
   from tfhull import io  # pylint: disable=import-outside-toplevel
   index = io.read_json(io.join(directory, INDEX_FILE))
   return {(e["space"], e["split"]): io.load_npz(io.join(directory, e["file"]))
-          for e in index["entries"]}
+          for e in index["entries"] if e.get("kind", "global") == "global"}
+
+
+def load_set(arts) -> dict:
+  """{(space, split): arrays} of several HullDistances artifacts (objects with `.uri`): per-class
+  arrays merged into their split's, aliased splits sharing their target's arrays (with the key
+  "alias_of" added)."""
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  entries = []
+  for art in arts:
+    for e in io.read_json(io.join(art.uri, INDEX_FILE))["entries"]:
+      entries.append((art.uri, e))
+  out = {}
+  for kind in ("global", "per_class", "alias"):
+    for uri, e in entries:
+      if e.get("kind", "global") != kind:
+        continue
+      key = (e["space"], e["split"])
+      arrays = io.load_npz(io.join(uri, e["file"]))
+      if kind == "alias":
+        target = out.get((e["space"], e["alias_of"]))
+        if target is not None:
+          out[key] = _widened(target, arrays["deviation"], e["alias_of"])
+        continue
+      if kind == "per_class":
+        if key in out:
+          out[key] = {**out[key], **arrays}
+      else:
+        out[key] = arrays
+  return out
+
+
+def _widened(target: Mapping, deviation: np.ndarray, alias_of: str) -> dict:
+  """The arrays of queries within `deviation` (q,) of `target`'s: distance kept, the interval
+  widened to [lower - deviation, upper + deviation], verdicts recomputed from it."""
+  lower = np.maximum(target["lower_bound"] - deviation, 0.0)
+  upper = target["upper_bound"] + deviation
+  out = {k: v for k, v in target.items() if not k.startswith(("class_", "own_", "nearest_other"))}
+  out.update(lower_bound=lower, upper_bound=upper, outside=lower > 0,
+             inside=upper <= target["abs_tol"], rel_gap=(upper - lower) / np.maximum(upper, 1e-30),
+             alias_deviation=deviation, alias_of=np.asarray(alias_of))
+  return out
 
 
 def measure(points, point_labels, queries, query_labels, num_classes, per_class, solver,
@@ -68,14 +134,27 @@ def measure(points, point_labels, queries, query_labels, num_classes, per_class,
   if query_labels is not None:
     arrays["query_labels"] = query_labels
   if per_class and query_labels is not None:
-    pc = per_class_distances(points, point_labels, queries, query_labels,
-                                  num_classes=num_classes, strategy=strategy, **solver)
-    arrays.update(class_upper_bound=pc.upper_bound, class_lower_bound=pc.lower_bound,
-                  own_class_distance=pc.own_distance,
-                  nearest_other_class=pc.nearest_other_class,
-                  nearest_other_class_distance=pc.nearest_other_distance)
-    summary.update(
-        median_own_class_distance=float(np.median(pc.own_distance)),
-        median_nearest_other_class_distance=float(np.median(pc.nearest_other_distance)),
-        fraction_certified_closer_to_own_class=float(np.mean(pc.closer_to_own)))
+    class_arrays, class_summary = measure_classes(points, point_labels, queries, query_labels,
+                                                  num_classes, solver, strategy, label)
+    arrays.update(class_arrays)
+    summary.update({k: v for k, v in class_summary.items() if k.startswith(("median", "frac"))})
+  return arrays, summary
+
+
+def measure_classes(points, point_labels, queries, query_labels, num_classes, solver, strategy,
+                    label=""):
+  """Distances of `queries` (q, d) to the hull of every class of `points` (n, d): arrays
+  class_upper_bound / class_lower_bound (q, classes), own_class_distance,
+  nearest_other_class(_distance) (q,), and their JSON summary."""
+  logging.info("hull [%s]: %d queries vs %d class hulls", label, len(queries), num_classes)
+  pc = per_class_distances(points, point_labels, queries, query_labels,
+                           num_classes=num_classes, strategy=strategy, **solver)
+  arrays = dict(class_upper_bound=pc.upper_bound, class_lower_bound=pc.lower_bound,
+                own_class_distance=pc.own_distance, nearest_other_class=pc.nearest_other_class,
+                nearest_other_class_distance=pc.nearest_other_distance)
+  summary = {
+      "queries": int(len(queries)), "classes": int(num_classes),
+      "median_own_class_distance": float(np.median(pc.own_distance)),
+      "median_nearest_other_class_distance": float(np.median(pc.nearest_other_distance)),
+      "fraction_certified_closer_to_own_class": float(np.mean(pc.closer_to_own))}
   return arrays, summary

@@ -7,6 +7,10 @@ Importing this package does not import Keras; `build`, `load` and `predict` impo
 called.
 """
 
+# Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
+# tfhull.versions --refresh`).
+VERSION = "1"
+
 from tfhull.models.inference import layer_names
 from tfhull.models.inference import load
 from tfhull.models.inference import load_artifact

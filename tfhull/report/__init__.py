@@ -11,6 +11,10 @@ Figures are drawn with matplotlib on Agg canvases (no pyplot state) and are dete
 figure whose inputs are absent is skipped with a one-line note in the report.
 """
 
+# Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
+# tfhull.versions --refresh`).
+VERSION = "1"
+
 from tfhull.report.html import write_report
 from tfhull.report.inputs import HullView, ImageRow, ReportInputs
 

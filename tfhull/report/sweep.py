@@ -1,7 +1,7 @@
 """A sweep's page: per grid point, parameters against accuracy, hull geometry, robustness and
 boundary behaviour outside the hull.
 
-  rows = [point_metrics(arts) for arts in per_point_artifacts]
+  rows = [{"assignment": ..., "metrics": point_metrics(done, analysis)} for each point]
   write_sweep_report(rows, axes, out_dir, provenance=..., config=...)
 """
 
@@ -11,29 +11,25 @@ import numpy as np
 
 from tfhull.report import figures
 from tfhull.report import html
+from tfhull.report import study
 
 # Ray categories in the order the analyses report them.
 _RAYS = ("behind the hull boundary", "between hull and sample", "beyond the sample", "no crossing")
 
 
-def point_metrics(arts: dict, analysis: dict) -> dict:
-  """The numbers of one grid point from its train, attack, hull artifacts and analysis.json."""
-  train, attack, hull = arts["train"].summary, arts["attack"].summary, arts["hull"].summary
-  minimal = attack.get("median_minimal_l2", {})
-  rays = (analysis.get("rays") or {}).get("categories", {})
-  return {
-      "params": train["params"], "params_per_example": train["params_per_example"],
-      "params_per_constraint": train["params_per_constraint"],
-      "train_accuracy": train["train_accuracy"], "test_accuracy": train["test_accuracy"],
-      "epochs_run": train["epochs_run"], "interpolated": train["interpolated"],
-      "test_fraction_outside": hull["test_fraction_outside"],
-      "median_dhull_over_dnn": {s: d["test"]["ratio"].get("median")
-                                for s, d in analysis["hull"].items() if "test" in d},
-      "median_test_distance": hull["median_test_distance"],
-      "median_minimal_l2": minimal.get("min_pgd/2", minimal.get("cw_l2/2")),
-      "clean_accuracy_attacked": attack["clean_accuracy"],
-      "ray_categories": {k.split(" (")[0]: v for k, v in rays.items()},
-  }
+def point_metrics(done: dict, analysis: dict) -> dict:
+  """The numbers of one grid point ({node key: Artifact} of its study and its analysis.json),
+  from the same definitions as the study report (`tfhull.report.study.study_metrics`)."""
+  hull = {(a.summary["space"], a.summary["split"]): a.summary for k, a in done.items()
+          if k.startswith("hull/") and a.summary.get("kind", "global") == "global"}
+  m = study.study_metrics(done["train"].summary, done["attack"].summary, hull, analysis)
+  return {**{k: m[k] for k in ("params", "params_per_example", "params_per_constraint",
+                               "train_accuracy", "test_accuracy", "epochs_run", "interpolated",
+                               "test_fraction_outside", "median_dhull_over_dnn",
+                               "median_test_distance", "clean_accuracy_attacked")},
+          "median_minimal_l2": m["median_minimal_l2_headline"],
+          "ray_categories": {k.split(" (")[0]: v for k, v in
+                             (m["ray_first_crossing"] or {}).items()}}
 
 
 def _label(assignment: dict, x_axis: Optional[str]) -> str:

@@ -3,6 +3,10 @@
 Importing this package does not import TensorFlow; the transforms import it when called.
 """
 
+# Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
+# tfhull.versions --refresh`).
+VERSION = "1"
+
 from tfhull.representations.haar import haar2d
 from tfhull.representations.haar import haar_features
 from tfhull.representations.haar import inverse_haar2d

@@ -61,7 +61,7 @@ def needs_model(specs: Sequence[str]) -> bool:
 
 
 def compute(rep: Representation, ds, model=None, *, extra: Optional[Mapping] = None,
-            batch_size: int = 512, strategy=None) -> Space:
+            only_extra: bool = False, batch_size: int = 512, strategy=None) -> Space:
   """The `rep` coordinates of `ds`'s train and test splits (and of `extra` input splits).
 
   Args:
@@ -70,11 +70,13 @@ def compute(rep: Representation, ds, model=None, *, extra: Optional[Mapping] = N
     model: Keras model, needed for layer: and logits spaces.
     extra: split name -> (rows, *input_shape) inputs mapped the same way (e.g. adversarial
       examples); a Haar selection is the one chosen on the training split.
+    only_extra: map only the `extra` splits (train and test are another artifact's).
     batch_size, strategy: for model inference.
   Raises:
     UserError: a model space without a model, a missing layer, Haar levels that do not fit.
   """
-  inputs = {"train": ds.x_train, "test": ds.x_test, **(extra or {})}
+  inputs = {} if only_extra else {"train": ds.x_train, "test": ds.x_test}
+  inputs.update(extra or {})
   if rep.kind == "pixel":
     return Space(rep.spec, {k: v.reshape(len(v), -1).astype(np.float32)
                             for k, v in inputs.items()},
@@ -83,10 +85,12 @@ def compute(rep: Representation, ds, model=None, *, extra: Optional[Mapping] = N
     splits, idx = {}, None
     for name, images in inputs.items():
       if name != "train":
-        splits["train"], splits[name], idx = haar_features(ds.x_train, images, rep.level,
-                                                           rep.top_k, pad=True)
+        train, splits[name], idx = haar_features(ds.x_train, images, rep.level, rep.top_k,
+                                                 pad=True)
+        if not only_extra:
+          splits["train"] = train
     return Space(rep.spec, splits,
-                 {"dim": int(splits["train"].shape[1]),
+                 {"dim": int(train.shape[1]),
                   "source": f"orthonormal Haar, {rep.level} level(s)",
                   "coefficients": idx.tolist() if rep.top_k is not None else "all"})
   if model is None:
@@ -96,8 +100,8 @@ def compute(rep: Representation, ds, model=None, *, extra: Optional[Mapping] = N
   layer = rep.layer if rep.kind == "layer" else "logits"
   splits = {k: models.predict(model, v, layer=layer, batch_size=batch_size, strategy=strategy)
             for k, v in inputs.items()}
-  return Space(rep.spec, splits,
-               {"dim": int(splits["train"].shape[1]), "source": f"layer {layer} of {model.name}"})
+  return Space(rep.spec, splits, {"dim": int(next(iter(splits.values())).shape[1]),
+                                  "source": f"layer {layer} of {model.name}"})
 
 
 def file_name(spec: str) -> str:

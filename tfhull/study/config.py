@@ -1,0 +1,218 @@
+"""Typed, frozen configs of the study's steps and of the whole study (configs as code).
+
+  cfg = StudyConfig(data=DataConfig(dataset="digits"), train=TrainStepConfig(model="mlp"))
+  cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, model="mlp:width=8"))
+
+The components translate their absl flags into these (`components/common.py`); library and step
+code take them and never read flags. `key()` of a step config is what decides its artifact's
+payload (its part of the cache key); settings that change how, not what, is computed (download,
+strategy, provenance) stay out of it.
+"""
+
+import dataclasses
+from typing import Mapping, Optional, Tuple
+
+from tfhull.attacks import AttackConfig
+from tfhull.errors import UserError
+from tfhull.training import TrainConfig
+
+
+def _asdict(cfg) -> dict:
+  return json_ready(dataclasses.asdict(cfg))
+
+
+def json_ready(obj):
+  """Tuples to lists, recursively (configs are compared and hashed as canonical JSON)."""
+  if isinstance(obj, dict):
+    return {k: json_ready(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [json_ready(v) for v in obj]
+  return obj
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """The data step: source, subsampling, label noise and corruption (tfhull.data.prepare)."""
+  dataset: str = "digits"
+  data_dir: Optional[str] = None
+  download: bool = False            # How, not what: not in the key.
+  train_size: int = 0
+  test_size: int = 0
+  classes: Tuple[str, ...] = ()
+  label_noise: float = 0.0
+  corruption: str = "none"
+  seed: int = 0
+
+  def key(self) -> dict:
+    d = _asdict(self)
+    del d["download"]
+    return d
+
+  def check(self) -> None:
+    import tfhull.data  # pylint: disable=import-outside-toplevel
+    tfhull.data.check_options(self.dataset, train_size=self.train_size,
+                              test_size=self.test_size, classes=list(self.classes),
+                              label_noise=self.label_noise, corruption=self.corruption,
+                              seed=self.seed)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainStepConfig:
+  """The train step: a model spec and its training regime (`tfhull.training.TrainConfig`)."""
+  model: str = "mlp:width=256,depth=2"
+  training: TrainConfig = TrainConfig(until_interpolation=True)
+
+  def key(self, replicas: int = 1) -> dict:
+    """The cache key: the spec, the regime, and the global batch (per-replica batch x replicas)
+    with the replica count, since both change the optimisation."""
+    t = _asdict(self.training)
+    return {"model": self.model, **t, "replicas": int(replicas),
+            "global_batch": int(t["batch_size"]) * int(replicas)}
+
+  def check(self) -> None:
+    from tfhull import models  # pylint: disable=import-outside-toplevel
+    self.training.check()
+    models.parse_spec(self.model)
+
+
+@dataclasses.dataclass(frozen=True)
+class AttackStepConfig:
+  """The attack step: `size` seeded test samples (0 = all) under a `tfhull.attacks.AttackConfig`."""
+  size: int = 0
+  attack: AttackConfig = AttackConfig(attacks=("fgm", "pgd", "cw_l2"), norms=("inf", "2"))
+
+  def key(self) -> dict:
+    return {"size": self.size, **_asdict(self.attack)}
+
+  def check(self) -> None:
+    if self.size < 0:
+      raise UserError(f"--attack_size={self.size} is negative; pass 0 (all) or a count")
+    self.attack.check(input_dim=10**9)  # The L2 bound needs the data; checked again at run time.
+
+  def query_splits(self) -> list:
+    """Names of the query splits the attack step produces (adv_/flip_<attack>_<norm>)."""
+    a = self.attack
+    out = []
+    if "cw_l2" in a.attacks and "2" in a.norms:
+      out.append(("cw_l2", "2"))
+    if a.minimal and not a.targeted:
+      out += [("min_pgd", n) for n in a.norms]
+    names = []
+    for attack, norm in sorted(out):
+      names.append(f"adv_{attack}_{norm}")
+      if a.flip_points:
+        names.append(f"flip_{attack}_{norm}")
+    return names
+
+
+@dataclasses.dataclass(frozen=True)
+class FeaturesConfig:
+  """The spaces hull distances are measured in, and whether the attack's points join them."""
+  representations: Tuple[str, ...] = ("pixel", "haar:1:top32", "layer:features")
+  batch_size: int = 512
+  adversarial: bool = True
+
+  def check(self) -> None:
+    from tfhull import representations  # pylint: disable=import-outside-toplevel
+    if not self.representations:
+      raise UserError("--representations is empty; list at least one space "
+                      "(e.g. pixel,layer:features)")
+    specs = [representations.parse_representation(s).spec for s in self.representations]
+    if len(set(specs)) != len(specs):
+      raise UserError(f"--representations={','.join(self.representations)} names a space "
+                      "twice; list each once")
+    if self.batch_size < 1:
+      raise UserError(f"--features_batch_size={self.batch_size} must be >= 1")
+
+  def specs(self) -> list:
+    from tfhull import representations  # pylint: disable=import-outside-toplevel
+    return [representations.parse_representation(s).spec for s in self.representations]
+
+
+@dataclasses.dataclass(frozen=True)
+class HullConfig:
+  """Which (space, query split) pairs are measured and the solver's settings."""
+  spaces: Tuple[str, ...] = ()      # () = every space of the features step.
+  query_splits: Tuple[str, ...] = ("test", "adv_min_pgd_*", "flip_min_pgd_*")
+  per_class: bool = True
+  rel_tol: float = 1e-4
+  abs_tol: Optional[float] = None
+  max_passes: int = 40
+  batch_size: int = 256
+  working_set_size: int = 128
+  max_inner_steps: int = 4096
+  dtype: str = "float32"
+  alias_tol: float = 0.05           # A flip split within this fraction of its adv split: aliased.
+
+  def solver(self) -> dict:
+    """Keyword arguments of `tfhull.hull.project_onto_hull`."""
+    return dict(rel_tol=self.rel_tol, abs_tol=self.abs_tol, max_passes=self.max_passes,
+                batch_size=self.batch_size, working_set_size=self.working_set_size,
+                max_inner_steps=self.max_inner_steps, dtype=self.dtype)
+
+  def check(self) -> None:
+    import math  # pylint: disable=import-outside-toplevel
+    from tfhull import representations  # pylint: disable=import-outside-toplevel
+    for s in self.spaces:
+      representations.parse_representation(s)
+    for name, v in (("hull_rel_tol", self.rel_tol), ("hull_abs_tol", self.abs_tol),
+                    ("hull_alias_tol", self.alias_tol)):
+      if v is not None and not math.isfinite(v):
+        raise UserError(f"--{name}={v} is not a finite number")
+    if not self.query_splits:
+      raise UserError("--hull_query_splits is empty; list test or an adv_/flip_ split")
+    if not 0 <= self.alias_tol < 1:
+      raise UserError(f"--hull_alias_tol={self.alias_tol} must be in [0, 1) (0: never alias)")
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalyzeConfig:
+  """Ray scans from each test sample's pixel-space hull projection through the sample."""
+  ray_t_min: float = -1.0
+  ray_t_max: float = 3.0
+  ray_points: int = 81
+  ray_samples: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportConfig:
+  image_rows: int = 6
+  title: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+  """How a study runs (not in any cache key): where, with what strategy, what to recompute.
+
+  overrides: step name ("data", "train", "attack", "features") -> artifact directories used
+    instead of running that step (`--data_artifact`, ...; features may list several).
+  flags: the resolved flags in flagfile format, recorded for provenance.
+  """
+  output_root: str = "runs/digits_mlp"
+  force: Tuple[str, ...] = ()
+  strategy: str = "default"
+  tpu: str = ""
+  deterministic: bool = True
+  overrides: Mapping[str, Tuple[str, ...]] = dataclasses.field(default_factory=dict)
+  flags: str = ""
+
+  def forced(self, step: str) -> bool:
+    return "all" in self.force or step in self.force
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+  """The whole study: one config per step and how to run it."""
+  data: DataConfig = DataConfig()
+  train: TrainStepConfig = TrainStepConfig()
+  attack: AttackStepConfig = AttackStepConfig()
+  features: FeaturesConfig = FeaturesConfig()
+  hull: HullConfig = HullConfig()
+  analyze: AnalyzeConfig = AnalyzeConfig()
+  report: ReportConfig = ReportConfig()
+  run: RunConfig = RunConfig()
+
+  def check(self, steps=("data", "train", "attack", "features", "hull")) -> None:
+    """Cheap checks of the named steps' configs (UserError), before anything runs."""
+    for step in steps:
+      getattr(self, step).check()
