@@ -14,17 +14,18 @@ CONFIGS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.flags")))
 CHECK = """
 import json, sys
 from absl import flags
-from pipelines import full
-from pipelines import sweep  # Defines --sweep, for the sweep configs.
+from components import common
+from pipelines import sweep  # Defines every flag and --sweep, for the sweep configs.
+from tfhull import study
 results = {}
 for path in sys.argv[1:]:
   flags.FLAGS.unparse_flags()
   try:
     flags.FLAGS(["prog", "--flagfile=" + path])
-    for step in full.STEPS:
-      step.check_flags()
-    if flags.FLAGS.sweep:
-      sweep.parse_axes(flags.FLAGS.sweep)
+    if flags.FLAGS.sweep:  # Every grid point's study, checked as the sweep checks it.
+      sweep.study_configs(sweep.parse_axes(flags.FLAGS.sweep), common.values())
+    else:
+      study.check(common.study_config(), ["report"])
     results[path] = "ok"
   except Exception as e:  # Reported per config.
     results[path] = f"{type(e).__name__}: {e}"

@@ -10,7 +10,6 @@ from absl.testing import flagsaver
 
 import tfhull.data
 from components import common
-from components import data as data_component
 from tfhull import artifacts
 from tfhull.errors import UserError
 
@@ -19,8 +18,8 @@ FLAGS = flags.FLAGS
 
 @pytest.fixture(autouse=True)
 def _flags(tmp_path):
-  data_component.define_flags()
-  data_component.define_flags()  # Idempotent: the pipeline may have defined them already.
+  common.define_all()
+  common.define_all()  # Idempotent: the pipeline may have defined them already.
   if not FLAGS.is_parsed():
     FLAGS.mark_as_parsed()
   with flagsaver.flagsaver(output_root=str(tmp_path / "runs"), dataset="digits", train_size=100,
@@ -40,6 +39,11 @@ def count_builds(monkeypatch):
 
   monkeypatch.setattr(tfhull.data, "prepare", counting)
   return calls
+
+
+def _run():
+  """The data step as `python -m components.data` runs it: flags -> StudyConfig -> graph."""
+  return common.run_study(common.study_config(), ["data"], show=False)["data"]
 
 
 def _tree(root):
@@ -66,52 +70,52 @@ def test_flags_defaults():
 
 
 def test_run_builds_then_hits_cache(count_builds, tmp_path):
-  first = data_component.run({})
+  first = _run()
   assert first.type == "Dataset" and len(count_builds) == 1
   assert first.summary["train_shape"] == [100, 8, 8, 1]
   ds = tfhull.data.load(first.uri)
   assert tfhull.data.checksum(ds) == first.summary["checksum"]
   assert artifacts.load(first.uri, "Dataset").fingerprint == first.fingerprint
-  second = data_component.run({})
+  second = _run()
   assert second.uri == first.uri and len(count_builds) == 1  # No rebuild.
   assert second.metadata["created"] == first.metadata["created"]
   assert first.params["seed"] == 0 and "download" not in first.params
 
 
 def test_changed_param_gives_new_artifact(count_builds):
-  first = data_component.run({})
+  first = _run()
   with flagsaver.flagsaver(label_noise=0.25, classes=["3", "8"]):
-    noisy = data_component.run({})
+    noisy = _run()
   assert noisy.uri != first.uri and len(count_builds) == 2
   assert noisy.summary["label_noise"] == 0.25 and noisy.summary["class_names"] == ["3", "8"]
   with flagsaver.flagsaver(seed=1):
-    assert data_component.run({}).uri not in (first.uri, noisy.uri)
+    assert _run().uri not in (first.uri, noisy.uri)
 
 
 def test_force_rebuilds(count_builds):
-  first = data_component.run({})
+  first = _run()
   with flagsaver.flagsaver(force=["data"]):
-    again = data_component.run({})
+    again = _run()
   assert again.uri == first.uri and len(count_builds) == 2
 
 
 def test_override_artifact(count_builds):
-  built = data_component.run({})
+  built = _run()
   with flagsaver.flagsaver(data_artifact=built.uri, dataset="toy2d:moons"):
-    given = data_component.run({})
+    given = _run()
   assert given.uri == built.uri and len(count_builds) == 1
 
 
 def test_bad_options_create_nothing(tmp_path):
   with flagsaver.flagsaver(dataset="nope"):
     with pytest.raises(UserError, match="valid sources"):
-      data_component.run({})
+      _run()
   with flagsaver.flagsaver(dataset=f"npz:{tmp_path / 'missing.npz'}"):
     with pytest.raises(UserError, match="file does not exist"):
-      data_component.run({})
+      _run()
   with flagsaver.flagsaver(classes=["3"]):
     with pytest.raises(UserError, match="at least 2"):
-      data_component.run({})
+      _run()
   assert not (tmp_path / "runs").exists()
 
 
@@ -128,13 +132,13 @@ def test_failing_build_leaves_no_artifact(tmp_path, dataset_kwargs, needle):
     dataset_kwargs = {"dataset": f"npz:{tmp_path / 'bad.npz'}", "train_size": 0, "test_size": 0}
   with flagsaver.flagsaver(**dataset_kwargs):
     with pytest.raises(UserError, match=needle):
-      data_component.run({})
+      _run()
   # No artifact, no temporary directory; at most the empty step directory `data/` remains.
   assert _tree(tmp_path / "runs") in ([], ["data"])
 
 
 def test_metadata_records_flags_and_summary():
-  art = data_component.run({})
+  art = _run()
   with open(os.path.join(art.uri, "metadata.json")) as f:
     meta = json.load(f)
   assert meta["status"] == "complete" and "--dataset=digits" in meta["flags"]

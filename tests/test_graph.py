@@ -225,3 +225,11 @@ def test_pixel_hull_alone_creates_no_model_or_attack(tmp_path):
   hull_dir, = _dirs(tmp_path)["hull"]
   meta = json.load(open(os.path.join(tmp_path, "hull", hull_dir, "metadata.json")))
   assert meta["summary"]["queries"] == 30 and meta["params"]["space"] == "pixel"
+
+
+def test_flag_defaults_give_the_default_study_config():
+  from components import common  # pylint: disable=g-import-not-at-top
+  common.define_all()
+  cfg = common.study_config(common.FLAGS.flag_values_dict())
+  assert dataclasses.replace(cfg, run=study.RunConfig()) == DEFAULT
+  assert cfg.run.output_root == "runs/digits_mlp" and "--hull_rel_tol=0.0001" in cfg.run.flags

@@ -34,7 +34,7 @@ def _cli(*args, timeout=300):
 def pipeline_run(tmp_path_factory):
   root = tmp_path_factory.mktemp("run")
   out, _ = _cli("pipelines.full", "--flagfile=configs/digits_mlp.flags", f"--output_root={root}",
-                *SMALL)
+                *SMALL, timeout=900)
   assert out.returncode == 0, out.stderr[-3000:]
   return root, out
 
@@ -45,51 +45,78 @@ def _only(root, step):
   return os.path.join(root, step, dirs[0])
 
 
+def _listed(stdout) -> dict:
+  """{node key: artifact directory} from the "Artifacts:" listing a run prints."""
+  lines = stdout.split("\nArtifacts:\n", 1)[1].splitlines()
+  out = {}
+  for line in lines:
+    parts = line.split()
+    if len(parts) == 2 and line.startswith("  ") and not line.startswith("    "):
+      out[parts[0]] = parts[1]
+  return out
+
+
+def _complete(root, step):
+  return sorted(d for d in os.listdir(os.path.join(root, step))
+                if "." not in d and os.path.exists(os.path.join(root, step, d, "metadata.json")))
+
+
+SPACES = {"pixel": 64, "haar:1:top32": 32, "layer:features": 256}
+SPLITS = {"test", "adv_min_pgd_inf", "adv_min_pgd_2", "flip_min_pgd_inf", "flip_min_pgd_2"}
+
+
 def test_full_pipeline_writes_complete_artifacts(pipeline_run):
   root, out = pipeline_run
-  assert "Artifacts:" in out.stdout
-  dirs = {step: _only(root, step) for step in STEPS}
-  for d in dirs.values():
-    assert d in out.stdout
-  data = artifacts.load(dirs["data"], "Dataset")
-  model = artifacts.load(dirs["train"], "Model")
-  adv = artifacts.load(dirs["attack"], "AdversarialExamples")
-  feats = artifacts.load(dirs["features"], "Representation")
-  hull = artifacts.load(dirs["hull"], "HullDistances")
+  listed = _listed(out.stdout)
+  assert set(STEPS) <= {k.split("/")[0] for k in listed}
+  arts = {k: artifacts.load(v) for k, v in listed.items()}
+  for step in STEPS:  # Every artifact directory of the run is listed.
+    assert len(_complete(root, step)) == len([k for k in listed if k.split("/")[0] == step])
+  data, model, adv = arts["data"], arts["train"], arts["attack"]
   assert model.metadata["inputs"]["data"]["fingerprint"] == data.fingerprint
-  assert feats.metadata["inputs"]["train"]["fingerprint"] == model.fingerprint
-  assert feats.metadata["inputs"]["attack"]["fingerprint"] == adv.fingerprint
+  assert model.params["global_batch"] == 128 and model.params["replicas"] == 1
+  # True inputs: pixel and Haar features read only the data; the feature layer the model.
+  assert set(arts["features/pixel"].metadata["inputs"]) == {"data"}
+  assert set(arts["features/haar:1:top32"].metadata["inputs"]) == {"data"}
+  assert set(arts["features/layer:features"].metadata["inputs"]) == {"data", "train"}
+  assert set(arts["features/pixel/attack"].metadata["inputs"]) == {"data", "attack"}
+  assert arts["features/layer:features"].metadata["inputs"]["train"]["fingerprint"] == \
+      model.fingerprint
   assert adv.summary["samples"] == 60
   assert adv.summary["clean_accuracy"] == pytest.approx(model.summary["test_accuracy"])
-  records = io.load_npz(os.path.join(dirs["attack"], "adversarial.npz"))
+  records = io.load_npz(os.path.join(adv.uri, "adversarial.npz"))
   assert records["x_adv"].shape[1:] == (8, 8, 1)
   rows = (records["attack"] == "pgd") & (records["norm"] == "inf")
   assert np.all(records["linf"][rows] <= records["eps"][rows] + 1e-6)
-  assert hull.metadata["inputs"]["features"]["fingerprint"] == feats.fingerprint
-  assert "--flagfile" not in hull.metadata["flags"] and "--hull_rel_tol" in hull.metadata["flags"]
+  test_hull = arts["hull/pixel/test"]
+  assert test_hull.metadata["inputs"]["points"]["fingerprint"] == \
+      arts["features/pixel"].fingerprint
+  assert "--flagfile" not in test_hull.metadata["flags"]
+  assert "--hull_rel_tol" in test_hull.metadata["flags"]
   # The default regime: trained until interpolation.
   assert model.summary["train_accuracy"] == 1.0 and model.summary["interpolated"]
-  history = io.read_json(os.path.join(dirs["train"], "history.json"))
+  history = io.read_json(os.path.join(model.uri, "history.json"))
   assert len(history["loss"]) == model.summary["epochs_run"]
-  assert os.listdir(os.path.join(dirs["train"], "tensorboard"))
-  assert not os.path.exists(dirs["train"] + ".work")  # Scratch removed once committed.
-  assert feats.summary["spaces"] == {"pixel": 64, "haar:1:top32": 32, "layer:features": 256}
-  assert {"adv_min_pgd_inf", "flip_cw_l2_2"} <= set(feats.summary["rows"])
-  measured = hull_saved.load(dirs["hull"])
-  for space, dim in feats.summary["spaces"].items():
+  assert os.listdir(os.path.join(model.uri, "tensorboard"))
+  assert not os.path.exists(model.uri + ".work")  # Scratch removed once committed.
+  for space, dim in SPACES.items():
+    assert arts[f"features/{space}"].summary["spaces"] == {space: dim}
+  assert {"adv_min_pgd_inf", "flip_cw_l2_2"} <= set(arts["features/pixel/attack"].summary["rows"])
+  measured = hull_saved.load_set([a for k, a in arts.items() if k.startswith("hull/")])
+  for space, dim in SPACES.items():
     # Test split, minimal adversarial examples and flip points of both norms, by default.
-    assert {split for sp, split in measured if sp == space} == {
-        "test", "adv_min_pgd_inf", "adv_min_pgd_2", "flip_min_pgd_inf", "flip_min_pgd_2"}
+    assert {split for sp, split in measured if sp == space} == SPLITS
+    rows = arts[f"features/{space}/attack"].summary["rows"]
     for split in ("adv_min_pgd_2", "flip_min_pgd_inf"):
-      assert len(measured[space, split]["distance"]) == feats.summary["rows"][split]
+      assert len(measured[space, split]["distance"]) == rows[split]
       assert "class_upper_bound" not in measured[space, split]  # Per class: test split only.
-    s = hull.summary["spaces"][space]["test"]
+    s = arts[f"hull/{space}/test"].summary
     arrays = measured[space, "test"]
     assert arrays["distance"].shape == (60,) and s["dim"] == dim
     # The summary's numbers are the payload's numbers.
     assert s["queries"] == 60
     assert s["fraction_outside_certified"] == pytest.approx(arrays["outside"].mean())
-    assert s["distance"]["50"] == pytest.approx(np.percentile(arrays["distance"], 50))
+    assert s["median_distance"] == pytest.approx(np.median(arrays["distance"]))
     assert np.all(arrays["lower_bound"] <= arrays["upper_bound"])
     assert arrays["class_upper_bound"].shape == (60, 10)
     np.testing.assert_allclose(
@@ -99,29 +126,30 @@ def test_full_pipeline_writes_complete_artifacts(pipeline_run):
 
 def test_component_alone_reuses_the_cache(pipeline_run):
   root, _ = pipeline_run
-  before = {s: sorted(os.listdir(os.path.join(root, s)))
-            for s in ("train", "attack", "features", "hull")}
+  before = {s: _complete(root, s) for s in STEPS}
   out, _ = _cli("components.hull", "--flagfile=configs/digits_mlp.flags", f"--output_root={root}",
                 *SMALL)
   assert out.returncode == 0, out.stderr[-3000:]
-  assert out.stderr.count("cache hit") == 5
-  assert {s: sorted(os.listdir(os.path.join(root, s))) for s in before} == before
+  listed = _listed(out.stdout)
+  assert "building" not in out.stderr and out.stderr.count("cache hit") == len(listed)
+  assert "analyze" not in listed and "report" not in listed
+  assert {s: _complete(root, s) for s in STEPS} == before
 
 
 def test_hull_of_the_adversarial_split(pipeline_run):
   root, _ = pipeline_run
+  before = _complete(root, "hull")
   out, _ = _cli("components.hull", "--flagfile=configs/digits_mlp.flags", f"--output_root={root}",
                 *SMALL, "--hull_query_splits=adv_cw_l2_2", "--nohull_per_class",
                 "--hull_spaces=pixel,layer:features")
   assert out.returncode == 0, out.stderr[-3000:]
-  hull_dirs = [d for d in os.listdir(os.path.join(root, "hull")) if "." not in d]
-  assert len(hull_dirs) == 2
-  new = [artifacts.load(os.path.join(root, "hull", d)) for d in hull_dirs]
-  adv, = [a for a in new if a.params["query_splits"] == ["adv_cw_l2_2"]]
-  assert set(adv.summary["spaces"]) == {"pixel", "layer:features"}
-  feats = artifacts.load(_only(root, "features"))
-  assert (adv.summary["spaces"]["pixel"]["adv_cw_l2_2"]["queries"]
-          == feats.summary["rows"]["adv_cw_l2_2"])
+  listed = _listed(out.stdout)
+  assert [k for k in listed if k.startswith("hull/")] == [
+      "hull/pixel/adv_cw_l2_2", "hull/layer:features/adv_cw_l2_2"]
+  assert len(_complete(root, "hull")) == len(before) + 2
+  adv = artifacts.load(listed["hull/pixel/adv_cw_l2_2"])
+  feats = artifacts.load(listed["features/pixel/attack"])
+  assert adv.summary["queries"] == feats.summary["rows"]["adv_cw_l2_2"]
   out, _ = _cli("components.hull", "--flagfile=configs/digits_mlp.flags", f"--output_root={root}",
                 *SMALL, "--hull_query_splits=nope")
   assert out.returncode == 2 and "has no split 'nope'" in out.stderr
@@ -129,10 +157,11 @@ def test_hull_of_the_adversarial_split(pipeline_run):
 
 def test_features_of_a_missing_layer_fail_and_write_nothing(pipeline_run):
   root, _ = pipeline_run
-  before = sorted(os.listdir(os.path.join(root, "features")))
+  before = _complete(root, "features")
   out, seconds = _cli("components.features", "--flagfile=configs/digits_mlp.flags",
                       f"--output_root={root}", *SMALL, "--representations=pixel,layer:nope")
   assert out.returncode == 2 and "no layer 'nope'" in out.stderr
+  assert _complete(root, "features") == before
   assert sorted(os.listdir(os.path.join(root, "features"))) == before
   assert seconds < 60
 
@@ -159,7 +188,8 @@ def test_corrupt_model_artifact_is_refused(pipeline_run, tmp_path):
   out, _ = _cli("components.features", "--flagfile=configs/digits_mlp.flags",
                 f"--output_root={tmp_path / 'r'}", *SMALL, f"--model_artifact={copy}")
   assert out.returncode == 2 and "does not match its checksum" in out.stderr
-  assert not os.path.exists(tmp_path / "r" / "features")
+  assert not os.path.exists(tmp_path / "r" / "features") and not os.path.exists(
+      tmp_path / "r" / "train")
 
 
 @pytest.mark.parametrize("args,message", [
@@ -205,11 +235,12 @@ def test_report_numbers_are_the_artifacts_numbers(pipeline_run):
     assert os.path.exists(rep.path(name))
   metrics = io.read_json(rep.path("metrics.json"))
   inputs = {k: artifacts.load(v["uri"]) for k, v in rep.metadata["inputs"].items()}
-  train, hull, attack = (inputs[k].summary for k in ("train", "hull", "attack"))
+  train, attack = inputs["train"].summary, inputs["attack"].summary
   analysis = io.read_json(inputs["analyze"].path("analysis.json"))
   assert metrics["test_accuracy"] == train["test_accuracy"]
   assert metrics["params"] == train["params"]
-  assert metrics["test_fraction_outside"] == hull["test_fraction_outside"]
+  assert metrics["test_fraction_outside"] == {
+      s: inputs[f"hull/{s}/test"].summary["fraction_outside_certified"] for s in SPACES}
   assert metrics["worst_case_robust_accuracy"] == attack["worst_case_robust_accuracy"]
   assert metrics["ray_first_crossing"] == analysis["rays"]["categories"]
   assert sum(analysis["rays"]["categories"].values()) == pytest.approx(1.0)
@@ -226,8 +257,7 @@ def test_report_numbers_are_the_artifacts_numbers(pipeline_run):
 
 def test_changed_attack_flag_recomputes_downstream_only_and_a_killed_run_resumes(pipeline_run):
   root, _ = pipeline_run
-  before = {s: sorted(d for d in os.listdir(os.path.join(root, s)) if "." not in d)
-            for s in STEPS}
+  before = {s: _complete(root, s) for s in STEPS}
   args = [sys.executable, "-m", "pipelines.full", "--flagfile=configs/digits_mlp.flags",
           f"--output_root={root}", *SMALL, "--attack_size=20"]
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
@@ -235,23 +265,29 @@ def test_changed_attack_flag_recomputes_downstream_only_and_a_killed_run_resumes
                           stderr=subprocess.DEVNULL)
   deadline = time.time() + 240
   while time.time() < deadline and proc.poll() is None:
-    new = [d for d in os.listdir(os.path.join(root, "attack"))
-           if "." not in d and d not in before["attack"]]
-    if new and os.path.exists(os.path.join(root, "attack", new[0], "metadata.json")):
+    if len(_complete(root, "attack")) > len(before["attack"]):
       break
     time.sleep(0.2)
   proc.kill()  # Mid-run, after the attack step: as if the machine went away.
   proc.wait()
-  complete = lambda s: sorted(d for d in os.listdir(os.path.join(root, s))  # pylint: disable=unnecessary-lambda-assignment
-                              if "." not in d and
-                              os.path.exists(os.path.join(root, s, d, "metadata.json")))
-  assert len(complete("attack")) == len(before["attack"]) + 1
-  assert complete("report") == before["report"]  # Killed before the end: no new report.
+  assert len(_complete(root, "attack")) == len(before["attack"]) + 1
+  assert _complete(root, "report") == before["report"]  # Killed before the end: no new report.
   out, _ = _cli(*args[2:])
   assert out.returncode == 0, out.stderr[-3000:]
-  after = {s: complete(s) for s in STEPS}
-  # data and train are reused; attack (resumed from the kill) and every later step are new.
+  after = {s: _complete(root, s) for s in STEPS}
+  listed = _listed(out.stdout)
+  # Only what depends on the attack is new: its features, adversarial and flip hulls, analyze
+  # and report. The data, the model, the spaces' train/test features and the test-set hulls
+  # (with their per-class hulls) are reused.
   assert after["data"] == before["data"] and after["train"] == before["train"]
-  for step in STEPS[2:]:
+  attack_nodes = [k for k in listed if k.startswith(("features/", "hull/"))
+                  and ("/attack" in k or "_min_pgd_" in k)]
+  assert len(attack_nodes) == 3 + 3 * 4
+  for step in ("attack", "features", "hull", "analyze", "report"):
     assert set(before[step]) < set(after[step]), step
-  assert out.stderr.count("cache hit") >= 3  # data, train, attack (and features if finished).
+  new = {s: len(set(after[s]) - set(before[s])) for s in STEPS}
+  assert new == {"data": 0, "train": 0, "attack": 1, "features": 3, "hull": 12, "analyze": 1,
+                 "report": 1}
+  for key in listed:
+    if key.startswith(("features/", "hull/")) and key not in attack_nodes:
+      assert os.path.basename(listed[key]) in before[key.split("/")[0]], key

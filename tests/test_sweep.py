@@ -29,6 +29,10 @@ def test_sweep_over_widths(tmp_path):
   # The data artifact is shared by both points; each point has its own model.
   assert len(os.listdir(tmp_path / "data")) == 1 and len(os.listdir(tmp_path / "train")) == 2
   assert out.stderr.count("data: cache hit") == 1
+  # The pixel space needs only the data: its features and test-set hull are computed once.
+  hulls = [artifacts.load(os.path.join(tmp_path, "hull", d)) for d in os.listdir(tmp_path / "hull")]
+  assert sorted(h.params["space"] for h in hulls) == ["layer:features", "layer:features", "pixel"]
+  assert len(os.listdir(tmp_path / "features")) == 3
   points = io.read_json(art.path("sweep.json"))["points"]
   assert [p["assignment"]["model"] for p in points] == ["mlp:width=4,depth=1",
                                                          "mlp:width=64,depth=1"]
