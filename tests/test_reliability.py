@@ -1,0 +1,334 @@
+"""Trust nothing on disk, fail before any work, resume to the same numbers, survive concurrent runs.
+
+Each test tampers with, interrupts or races the library (`artifacts.run` with small build
+functions, `training.train` with a tiny model) the way issue 16 measured, and checks the outcome:
+a one-line UserError naming the fix, an untouched link target, one build for two runs, identical
+weights after a resume, nothing a reader accepts after an interrupted object-store commit.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfhull import artifacts
+from tfhull import io
+from tfhull.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _build(value, calls):
+  def build(tmp):
+    calls.append(tmp)
+    io.save_npz(io.join(tmp, "x.npz"), {"distance": np.full(3, float(value))})
+    io.write_json(io.join(tmp, "index.json"), {"entries": [{"file": "x.npz"}]})
+    return {"value": value}
+  return build
+
+
+def _run(root, value=1, calls=None, **kw):
+  return artifacts.run("step", "1", "Thing", {"v": value}, {}, str(root),
+                       _build(value, calls if calls is not None else []), **kw)
+
+
+def _one_line_error(fn, match):
+  with pytest.raises(UserError, match=match) as e:
+    fn()
+  msg = str(e.value)
+  assert "\n" not in msg and "--force" in msg, msg
+  return msg
+
+
+def _rewrite_metadata(uri, **changes):
+  """Edits metadata.json the way an attacker would: fields changed, checksum recomputed."""
+  path = os.path.join(uri, artifacts.METADATA)
+  meta = json.load(open(path))
+  meta.update(changes)
+  meta["checksum"] = artifacts._metadata_checksum(meta)  # pylint: disable=protected-access
+  json.dump(meta, open(path, "w"))
+
+
+def _dead_pid():
+  p = subprocess.Popen([sys.executable, "-c", "pass"])
+  p.wait()
+  return p.pid
+
+
+# ---------------------------------------------------------------------------------------------
+# Verification on every use.
+
+def test_cache_hit_refuses_an_edited_payload_until_force(tmp_path):
+  calls = []
+  art = _run(tmp_path, 1, calls)
+  io.save_npz(os.path.join(art.uri, "x.npz"), {"distance": np.full(3, 10.0)})  # distances x10
+  msg = _one_line_error(lambda: _run(tmp_path, 1, calls), "x.npz does not match its checksum")
+  assert art.uri in msg and len(calls) == 1  # Refused, not silently rebuilt.
+  again = _run(tmp_path, 1, calls, force=True)
+  assert len(calls) == 2 and artifacts.load(again.uri).uri == art.uri
+  kept = [d for d in os.listdir(tmp_path / "step") if ".replaced-" in d]
+  assert len(kept) == 1  # The tampered artifact is kept aside, not deleted.
+
+
+def test_cache_hit_refuses_an_edited_summary(tmp_path):
+  art = _run(tmp_path, 1)
+  path = os.path.join(art.uri, artifacts.METADATA)
+  meta = json.load(open(path))
+  meta["summary"]["value"] = 99
+  json.dump(meta, open(path, "w"))
+  _one_line_error(lambda: _run(tmp_path, 1), "edited")
+  _one_line_error(lambda: artifacts.load(art.uri), "edited")
+
+
+@pytest.mark.parametrize("name", ["../../../outside/evil.npz", "/etc/hostname", "/dev/zero",
+                                  "./x.npz", "sub//x.npz", "a\\..\\b", ""])
+def test_metadata_file_names_must_stay_inside_the_artifact(tmp_path, name):
+  (tmp_path / "outside").mkdir()
+  np.savez(tmp_path / "outside" / "evil.npz", distance=np.zeros(3))
+  art = _run(tmp_path / "root", 1)
+  files = {name: hashlib.sha256(b"").hexdigest()}
+  _rewrite_metadata(art.uri, files=files)
+  _one_line_error(lambda: artifacts.load(art.uri), "not a plain relative path")
+  _one_line_error(lambda: _run(tmp_path / "root", 1), "not a plain relative path")
+
+
+@pytest.mark.parametrize("kind", ["symlink_to_dev_zero", "fifo", "symlinked_dir"])
+def test_links_and_special_files_are_refused_before_opening(tmp_path, kind):
+  art = _run(tmp_path, 1)
+  target = os.path.join(art.uri, "p")
+  if kind == "symlink_to_dev_zero":
+    os.symlink("/dev/zero", target)
+    name = "p"
+  elif kind == "fifo":
+    os.mkfifo(target)  # Opening it would block forever.
+    name = "p"
+  else:
+    os.symlink("/etc", target)
+    name = "p/hostname"
+  _rewrite_metadata(art.uri, files={name: hashlib.sha256(b"").hexdigest()})
+  start = time.time()
+  _one_line_error(lambda: artifacts.load(art.uri), "link|not a regular file")
+  assert time.time() - start < 5
+
+
+@pytest.mark.parametrize("field,value,match", [
+    ("files", ["x.npz"], "field 'files' is a list"),
+    ("inputs", [], "field 'inputs' is a list"),
+    ("params", None, "field 'params' is a NoneType"),
+    ("files", {"x.npz": 5}, "not a sha256 checksum"),
+    ("inputs", {"data": {"uri": "/x"}}, "input 'data' has no valid fingerprint"),
+])
+def test_malformed_metadata_is_one_line(tmp_path, field, value, match):
+  art = _run(tmp_path, 1)
+  _rewrite_metadata(art.uri, **{field: value})
+  _one_line_error(lambda: artifacts.load(art.uri), match)
+  _one_line_error(lambda: _run(tmp_path, 1), match)
+
+
+def test_missing_field_and_non_object_metadata(tmp_path):
+  art = _run(tmp_path, 1)
+  path = os.path.join(art.uri, artifacts.METADATA)
+  meta = json.load(open(path))
+  del meta["files"]
+  json.dump(meta, open(path, "w"))
+  _one_line_error(lambda: artifacts.load(art.uri), "lacks field 'files'")
+  json.dump([meta], open(path, "w"))
+  _one_line_error(lambda: artifacts.load(art.uri), "holds a list")
+
+
+def test_artifact_of_other_params_under_this_fingerprint_is_refused(tmp_path):
+  calls = []
+  default = _run(tmp_path, 1, calls)
+  other = _run(tmp_path, 300, calls)  # As if built with --train_size=300.
+  os.rename(default.uri, default.uri + ".moved")
+  os.rename(other.uri, default.uri)
+  msg = _one_line_error(lambda: _run(tmp_path, 1, calls), "other params")
+  assert default.uri in msg and len(calls) == 2
+  _one_line_error(lambda: artifacts.load(default.uri), "other params")  # Also for plain loads.
+
+
+def test_index_file_entries_resolve_only_to_recorded_payload_files(tmp_path):
+  art = _run(tmp_path / "root", 1)
+  entry = io.read_json(art.path("index.json"))["entries"][0]["file"]
+  assert artifacts.payload_path(art, entry) == os.path.join(art.uri, "x.npz")
+  assert artifacts.payload_path(art.uri, entry) == os.path.join(art.uri, "x.npz")
+  (tmp_path / "outside").mkdir()
+  np.savez(tmp_path / "outside" / "evil.npz", distance=np.zeros(3))
+  for bad in ("../../../outside/evil.npz", "/etc/hostname", ["x.npz"]):
+    _one_line_error(lambda b=bad: artifacts.payload_path(art, b), "not a plain relative path")
+  np.savez(os.path.join(art.uri, "extra.npz"), distance=np.zeros(3))  # Dropped in, unrecorded.
+  _one_line_error(lambda: artifacts.payload_path(art, "extra.npz"), "not one of its recorded")
+  with pytest.raises(UserError, match="not a plain relative path"):
+    art.path("../escape")
+  # Plain directories (not artifacts): io.confined_path has the same name and link checks.
+  assert io.confined_path(art.uri, "x.npz") == os.path.join(art.uri, "x.npz")
+  with pytest.raises(UserError, match="not a plain relative path"):
+    io.confined_path(art.uri, "../../outside/evil.npz")
+
+
+def test_the_digest_cache_sees_rewrites(tmp_path):
+  art = _run(tmp_path, 1)
+  artifacts.load(art.uri)
+  path = os.path.join(art.uri, "x.npz")
+  data = open(path, "rb").read()
+  st = os.stat(path)
+  with open(path, "r+b") as f:  # Same size, same mtime: only the ctime tells.
+    f.seek(len(data) // 2)
+    f.write(bytes([data[len(data) // 2] ^ 1]))
+  os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+  _one_line_error(lambda: artifacts.load(art.uri), "checksum")
+
+
+# ---------------------------------------------------------------------------------------------
+# Links, temporaries, locks.
+
+def test_symlinked_work_directory_leaves_its_target_intact(tmp_path):
+  target = tmp_path / "precious"
+  target.mkdir()
+  (target / "keep.txt").write_text("data")
+  fp = artifacts.fingerprint("step", "1", {"v": 1}, {})
+  (tmp_path / "root" / "step").mkdir(parents=True)
+  work = tmp_path / "root" / "step" / (fp[:16] + ".work")
+  os.symlink(target, work)
+  built = []
+
+  def build(tmp, work_dir):
+    built.append(work_dir)
+    return {}
+
+  for _ in range(2):
+    with pytest.raises(UserError, match="symbolic link"):
+      artifacts.run("step", "1", "Thing", {"v": 1}, {}, str(tmp_path / "root"), build,
+                    resumable=True)
+  assert not built and (target / "keep.txt").read_text() == "data"
+  # Removal never follows a link either.
+  io.remove(str(work))
+  assert not os.path.lexists(work) and (target / "keep.txt").read_text() == "data"
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+  pid, host = _dead_pid(), artifacts._HOST  # pylint: disable=protected-access
+  step = tmp_path / "step"
+  step.mkdir()
+  fp1 = artifacts.fingerprint("step", "1", {"v": 1}, {})[:16]
+  fp2 = artifacts.fingerprint("step", "1", {"v": 2}, {})[:16]
+  dead_same = step / f"{fp1}.tmp-{pid}@{host}-deadbeef"
+  dead_other = step / f"{fp2}.tmp-{pid}@{host}-deadbeef"
+  old_format = step / f"{fp1}.tmp-{pid}-0badf00d"
+  live_other = step / f"{fp2}.tmp-{os.getpid()}@{host}-12345678"
+  for d in (dead_same, dead_other, old_format, live_other):
+    d.mkdir()
+    (d / "x.npz").write_bytes(b"half")
+  link_target = tmp_path / "target"
+  link_target.mkdir()
+  (link_target / "f").write_text("keep")
+  linked = step / f"{fp2}.tmp-{pid}@{host}-aaaaaaaa"
+  os.symlink(link_target, linked)
+  _run(tmp_path, 1)
+  left = sorted(os.listdir(step))
+  assert left == sorted([fp1, live_other.name]), left
+  assert (link_target / "f").read_text() == "keep"
+
+
+def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+  fp = artifacts.fingerprint("step", "1", {"v": 1}, {})[:16]
+  (tmp_path / "step").mkdir()
+  lock = tmp_path / "step" / f"{fp}.lock"
+  lock.write_text(json.dumps({"pid": _dead_pid(), "host": artifacts._HOST}))  # pylint: disable=protected-access
+  calls = []
+  _run(tmp_path, 1, calls)
+  assert len(calls) == 1 and not lock.exists()
+
+
+def test_live_lock_makes_a_second_run_wait_and_time_out(tmp_path):
+  sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  try:
+    fp = artifacts.fingerprint("step", "1", {"v": 1}, {})[:16]
+    (tmp_path / "step").mkdir()
+    lock = tmp_path / "step" / f"{fp}.lock"
+    lock.write_text(json.dumps({"pid": sleeper.pid, "host": artifacts._HOST}))  # pylint: disable=protected-access
+    calls = []
+    start = time.time()
+    with pytest.raises(UserError, match=f"held by pid {sleeper.pid}.*delete the lock file"):
+      _run(tmp_path, 1, calls, lock_timeout=1.0)
+    assert 1.0 <= time.time() - start < 10 and not calls and lock.exists()
+    # Another host's lock is never judged stale from here (its pid means nothing locally).
+    lock.write_text(json.dumps({"pid": _dead_pid(), "host": "elsewhere"}))
+    with pytest.raises(UserError, match="held by pid"):
+      _run(tmp_path, 1, calls, lock_timeout=0.5)
+  finally:
+    sleeper.kill()
+    sleeper.wait()
+
+
+_RACER = textwrap.dedent("""
+    import json, os, sys, time
+    from tfhull import artifacts, io
+    root, sync, me = sys.argv[1:4]
+    open(os.path.join(sync, "ready-" + me), "w").close()
+    while sum(f.startswith("ready-") for f in os.listdir(sync)) < 2:
+      time.sleep(0.01)
+    def build(tmp, work):
+      open(os.path.join(sync, "build-" + me), "w").close()
+      os.makedirs(work)  # Fails if another run shares the work directory.
+      time.sleep(3)
+      io.write_json(os.path.join(tmp, "out.json"), {"by": me})
+      return {"by": me}
+    art = artifacts.run("step", "1", "Thing", {"v": 1}, {}, root, build, resumable=True)
+    print(json.dumps({"uri": art.uri, "by": art.summary["by"]}))
+""")
+
+
+def test_two_concurrent_runs_build_once_and_both_succeed(tmp_path):
+  root, sync = tmp_path / "root", tmp_path / "sync"
+  sync.mkdir()
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+  procs = [subprocess.Popen([sys.executable, "-c", _RACER, str(root), str(sync), me], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+           for me in ("a", "b")]
+  outs = [p.communicate(timeout=300) for p in procs]
+  for p, (out, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+  assert results[0] == results[1]  # Same artifact, built by one of them.
+  assert len([f for f in os.listdir(sync) if f.startswith("build-")]) == 1
+  assert os.listdir(root / "step") == [os.path.basename(results[0]["uri"])]  # No .replaced-.
+  assert not any("--force" in err for _, err in outs)
+  artifacts.load(results[0]["uri"])
+
+
+_VICTIM = textwrap.dedent("""
+    import os, sys, time
+    from tfhull import artifacts, io
+    root, flag = sys.argv[1:3]
+    def build(tmp):
+      io.save_npz(os.path.join(tmp, "x.npz"), {"distance": [1.0]})
+      open(flag, "w").close()
+      time.sleep(600)
+    artifacts.run("step", "1", "Thing", {"v": 1}, {}, root, build)
+""")
+
+
+def test_a_run_killed_mid_build_leaves_nothing_that_blocks_the_next(tmp_path):
+  root, flag = tmp_path / "root", tmp_path / "building"
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+  victim = subprocess.Popen([sys.executable, "-c", _VICTIM, str(root), str(flag)], cwd=ROOT,
+                            env=env)
+  deadline = time.time() + 240
+  while not flag.exists() and victim.poll() is None and time.time() < deadline:
+    time.sleep(0.1)
+  assert flag.exists()
+  victim.kill()  # SIGKILL: no cleanup runs.
+  victim.wait()
+  names = os.listdir(root / "step")
+  assert any(".tmp-" in n for n in names) and any(n.endswith(".lock") for n in names)
+  calls = []
+  art = _run(root, 1, calls)
+  assert len(calls) == 1 and os.listdir(root / "step") == [os.path.basename(art.uri)]
