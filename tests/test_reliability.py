@@ -9,6 +9,7 @@ weights after a resume, nothing a reader accepts after an interrupted object-sto
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -332,3 +333,173 @@ def test_a_run_killed_mid_build_leaves_nothing_that_blocks_the_next(tmp_path):
   calls = []
   art = _run(root, 1, calls)
   assert len(calls) == 1 and os.listdir(root / "step") == [os.path.basename(art.uri)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Commit on an object store (no atomic rename), through a gfile double that stores objects in a
+# local directory, renames object by object and dies, as a killed process would (no cleanup),
+# after any object write. (TF's ram:// cannot serve: its exists/listdir/walk match bare name
+# prefixes, so `<uri>.lock` makes `<uri>` "exist" and walk(uri) lists the temporaries.)
+
+class _Killed(BaseException):
+  pass
+
+
+class _ObjectStore:
+  """`obj://` paths as objects under a local directory, `tf.io.gfile`'s interface. Writes of
+  objects (GFile for writing, copy, and each object of rename, remove, rmtree) stop after
+  `budget` of them: that write and every later one raise _Killed."""
+
+  def __init__(self, local_root, budget=10**9):
+    self.root, self.budget, self.writes = str(local_root), budget, []
+
+  def _p(self, path):
+    assert path.startswith("obj://"), path
+    return os.path.join(self.root, path[len("obj://"):])
+
+  def _back(self, local):
+    return "obj://" + os.path.relpath(local, self.root)
+
+  def _write(self, what, path):
+    if len(self.writes) >= self.budget:
+      raise _Killed(what)
+    self.writes.append((what, path))
+
+  def GFile(self, path, mode="r"):  # pylint: disable=invalid-name
+    if "w" in mode or "a" in mode:
+      self._write("write", path)
+    return tf.io.gfile.GFile(self._p(path), mode)
+
+  def exists(self, path):
+    return os.path.exists(self._p(path))
+
+  def isdir(self, path):
+    return os.path.isdir(self._p(path))
+
+  def makedirs(self, path):
+    os.makedirs(self._p(path), exist_ok=True)  # Object stores have no directories to write.
+
+  def listdir(self, path):
+    return os.listdir(self._p(path))
+
+  def stat(self, path):
+    return tf.io.gfile.stat(self._p(path))
+
+  def walk(self, top):
+    for d, dirs, files in os.walk(self._p(top)):
+      yield self._back(d), dirs, files
+
+  def copy(self, src, dst, overwrite=False):
+    self._write("copy", dst)
+    tf.io.gfile.copy(self._p(src), self._p(dst), overwrite=overwrite)
+
+  def remove(self, path):
+    self._write("remove", path)
+    os.remove(self._p(path))
+
+  def _objects(self, path):
+    return sorted(os.path.join(d, f) for d, _, fs in os.walk(self._p(path)) for f in fs)
+
+  def rmtree(self, path):
+    for local in self._objects(path):
+      self._write("remove", self._back(local))
+      os.remove(local)
+    shutil.rmtree(self._p(path))
+
+  def rename(self, src, dst, overwrite=False):
+    del overwrite
+    for local in self._objects(src):
+      target = os.path.join(self._p(dst), os.path.relpath(local, self._p(src)))
+      self._write("copy", self._back(target))
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      shutil.copyfile(local, target)
+    self.rmtree(src)
+
+
+def _obj_build(calls):
+  def build(tmp):
+    calls.append(tmp)
+    for i in range(3):
+      io.save_npz(io.join(tmp, f"part{i}.npz"), {"distance": np.full(4, float(i))})
+    io.gfile.makedirs(io.join(tmp, "sub"))
+    io.write_json(io.join(tmp, "sub", "index.json"), {"parts": 3})
+    return {"parts": 3}
+  return build
+
+
+def _obj_run(root, calls, force=False):
+  return artifacts.run("step", "1", "Thing", {"v": 1}, {}, root, _obj_build(calls), force=force)
+
+
+def _as_if_dead(store, root):
+  """The lock of the 'killed' run names this (live) process: rewrite it as a dead process's."""
+  step = io.join(root, "step")
+  for name in store.listdir(step) if store.exists(step) else []:
+    if name.endswith(".lock"):
+      with store.GFile(io.join(step, name), "w") as f:
+        f.write(json.dumps({"pid": _dead_pid(), "host": artifacts._HOST}))  # pylint: disable=protected-access
+
+
+def _artifacts_in(step):
+  """(name, verdict) of every directory a reader might take for an artifact."""
+  out = []
+  for name in io.gfile.listdir(step):
+    if ".tmp-" in name or name.endswith(".lock"):
+      continue
+    try:
+      art = artifacts.load(io.join(step, name))
+      assert io.load_npz(artifacts.payload_path(art, "part2.npz"))["distance"][0] == 2.0
+      out.append((name, "complete"))
+    except UserError as e:
+      assert "not a finished artifact" in str(e), e  # Absent, never half-read.
+      out.append((name, "absent"))
+  return out
+
+
+def test_object_store_commit_interrupted_after_any_object(tmp_path, monkeypatch):
+  whole = _ObjectStore(tmp_path)
+  monkeypatch.setattr(io, "gfile", whole)
+  ref = _obj_run("obj://whole", [])
+  copies = [w for w in whole.writes if w[0] == "copy" and w[1].startswith(ref.uri + "/")]
+  marker_at = whole.writes.index(("write", io.join(ref.uri, "metadata.json")))
+  assert len(copies) == 4 and marker_at > max(whole.writes.index(c) for c in copies)
+  n = len(whole.writes)
+  accepted = []
+  for budget in range(n):
+    root = f"obj://cut{budget}"
+    monkeypatch.setattr(io, "gfile", _ObjectStore(tmp_path, budget))
+    with pytest.raises(_Killed):
+      _obj_run(root, [])
+    monkeypatch.setattr(io, "gfile", whole)  # A reader, then the next run, on the same store.
+    step = io.join(root, "step")
+    verdicts = _artifacts_in(step) if io.exists(step) else []
+    if ("256a0fac4dfc123d", "complete") in verdicts:
+      accepted.append(budget)
+    _as_if_dead(whole, root)
+    again = []
+    art = _obj_run(root, again)  # Reuses a complete artifact or builds it once.
+    assert len(again) == (0 if budget in accepted else 1)
+    assert artifacts.load(art.uri).summary == {"parts": 3}
+    assert io.gfile.listdir(step) == [os.path.basename(art.uri)]  # Temporaries, lock removed.
+  assert os.path.basename(ref.uri) == "256a0fac4dfc123d"
+  assert accepted == list(range(marker_at + 1, n))  # Only once the marker is in.
+
+
+def test_object_store_force_keeps_a_complete_artifact_at_every_cut(tmp_path, monkeypatch):
+  whole = _ObjectStore(tmp_path)
+  monkeypatch.setattr(io, "gfile", whole)
+  _obj_run("obj://force", [])
+  start = len(whole.writes)
+  _obj_run("obj://force", [], force=True)
+  n = len(whole.writes) - start
+  verdicts = _artifacts_in("obj://force/step")
+  assert sorted(v for _, v in verdicts) == ["complete", "complete"]  # New one, and the one kept.
+  for budget in range(n):
+    root = f"obj://forcecut{budget}"
+    monkeypatch.setattr(io, "gfile", whole)
+    _obj_run(root, [])
+    monkeypatch.setattr(io, "gfile", _ObjectStore(tmp_path, budget))
+    with pytest.raises(_Killed):
+      _obj_run(root, [], force=True)
+    monkeypatch.setattr(io, "gfile", whole)
+    assert "complete" in [v for _, v in _artifacts_in(io.join(root, "step"))], budget

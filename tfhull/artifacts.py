@@ -339,17 +339,22 @@ class _Lock:
         pass
     os.unlink(aside)
 
-  def __enter__(self):
-    start, logged, delay = time.time(), 0.0, 0.05
+  def _attempt(self) -> Optional[dict]:
+    """Takes the lock (None), breaking a stale one, or returns the live owner."""
     while not self._try_create():
       owner = self._read()
       if owner is None:
-        continue
-      if self._stale(owner):
-        logging.warning("%s: removing the stale lock %s of a dead process (pid %s on %s)",
-                        self.what, self.path, owner.get("pid"), owner.get("host"))
-        self._break(owner)
-        continue
+        continue  # Released meanwhile.
+      if not self._stale(owner):
+        return owner
+      logging.warning("%s: removing the stale lock %s of a dead process (pid %s on %s)",
+                      self.what, self.path, owner.get("pid"), owner.get("host"))
+      self._break(owner)
+    return None
+
+  def __enter__(self):
+    start, logged, delay = time.time(), 0.0, 0.05
+    while (owner := self._attempt()) is not None:
       waited = time.time() - start
       if self.timeout is not None and waited >= self.timeout:
         raise UserError(f"{self.what}: {self.path} is held by pid {owner.get('pid')} on "
@@ -390,6 +395,21 @@ def _remove_stale_temporaries(step_dir: str, uri: str) -> None:
         io.remove(path)
     elif ".lock.stale-" in name and io.is_local(path):
       io.remove(path)
+
+
+def _tidy(step_dir: str, uri: str, what: str) -> None:
+  """After a cache hit: if a killed run left `uri`'s lock or temporaries, and no live run holds
+  the lock, removes them (one listing when there is nothing to do)."""
+  base = os.path.basename(uri)
+  if not any(n.rstrip("/").startswith(base + ".tmp-") or n.rstrip("/") == base + ".lock"
+             for n in io.gfile.listdir(step_dir)):
+    return
+  lock = _Lock(f"{uri}.lock", what)
+  if lock._attempt() is None:  # pylint: disable=protected-access
+    try:
+      _remove_stale_temporaries(step_dir, uri)
+    finally:
+      lock.__exit__(None, None, None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -465,6 +485,7 @@ def run(component: str, version: str, artifact_type: str, params: Mapping[str, A
     return art
 
   if (art := cached()) is not None:
+    _tidy(step_dir, uri, component)
     return art
   created = not io.exists(step_dir)
   try:
