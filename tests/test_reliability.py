@@ -503,3 +503,149 @@ def test_object_store_force_keeps_a_complete_artifact_at_every_cut(tmp_path, mon
       _obj_run(root, [], force=True)
     monkeypatch.setattr(io, "gfile", whole)
     assert "complete" in [v for _, v in _artifacts_in(io.join(root, "step"))], budget
+
+
+# ---------------------------------------------------------------------------------------------
+# Training: exact resume, corrupt checkpoints, non-finite values.
+
+@pytest.fixture(scope="module")
+def digits():
+  import tfhull.data  # pylint: disable=import-outside-toplevel
+  tf.config.experimental.enable_op_determinism()
+  return tfhull.data.prepare("digits", train_size=400, test_size=100, seed=0)
+
+
+# Momentum, a cosine schedule, weight decay, augmentation and batch norm: every kind of state.
+_SPEC = "cnn:width=4,depth=2"
+_CFG = dict(optimizer="sgd", learning_rate=0.05, schedule="cosine", weight_decay=1e-3,
+            augment="flip_crop", epochs=4, batch_size=64, seed=7)
+
+
+def _interrupt(where, epoch, batch=3):
+  import keras  # pylint: disable=import-outside-toplevel
+
+  def stop(e, b=None):
+    if e == epoch and (b is None or b == batch):
+      raise KeyboardInterrupt
+  state = {"epoch": 0}
+
+  def on_batch(b, logs):
+    del logs
+    stop(state["epoch"], b)
+
+  if where == "mid_epoch":
+    return keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda e, logs: state.update(epoch=e), on_train_batch_end=on_batch)
+  if where == "epoch_end":
+    return keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: stop(e))
+  return keras.callbacks.LambdaCallback(on_train_end=lambda logs: stop(epoch))  # After fit.
+
+
+def _state(result):
+  from tfhull import training  # pylint: disable=import-outside-toplevel
+  return [v.numpy() for v in training._training_variables(result.model)]  # pylint: disable=protected-access
+
+
+@pytest.fixture(scope="module")
+def reference(digits):
+  from tfhull import training  # pylint: disable=import-outside-toplevel
+  return training.train(_SPEC, digits, training.TrainConfig(**_CFG), verbose=0)
+
+
+@pytest.mark.parametrize("interruptions", [
+    [("mid_epoch", 2)],
+    [("epoch_end", 0), ("mid_epoch", 1), ("epoch_end", 3)],  # Killed again while resuming.
+    [("after_fit", 3)],
+])
+def test_killed_training_resumes_to_identical_weights(digits, reference, tmp_path, interruptions):
+  from tfhull import training  # pylint: disable=import-outside-toplevel
+  work, cfg = str(tmp_path / "work"), training.TrainConfig(**_CFG)
+  for where, epoch in interruptions:
+    with pytest.raises(KeyboardInterrupt):
+      training.train(_SPEC, digits, cfg, work_dir=work, callbacks=[_interrupt(where, epoch)],
+                     verbose=0)
+  resumed = training.train(_SPEC, digits, cfg, work_dir=work, verbose=0)
+  assert resumed.metrics["resumed_from_epoch"] > 0
+  for a, b in zip(_state(resumed), _state(reference), strict=True):
+    assert a.dtype == b.dtype and a.tobytes() == b.tobytes()  # Bit for bit.
+  assert resumed.history == reference.history
+  assert resumed.metrics["test_accuracy"] == reference.metrics["test_accuracy"]
+
+
+def test_a_stopped_run_killed_before_commit_does_not_train_on(digits, tmp_path):
+  from tfhull import training  # pylint: disable=import-outside-toplevel
+  cfg = training.TrainConfig(epochs=200, batch_size=64, until_interpolation=True, seed=1)
+  spec, work = "mlp:width=64,depth=1", str(tmp_path / "work")
+  ref = training.train(spec, digits, cfg, verbose=0)
+  assert ref.metrics["interpolation_epoch"] < 200
+  with pytest.raises(KeyboardInterrupt):
+    training.train(spec, digits, cfg, work_dir=work, callbacks=[_interrupt("after_fit", 0)],
+                   verbose=0)
+  resumed = training.train(spec, digits, cfg, work_dir=work, verbose=0)
+  assert resumed.metrics["interpolation_epoch"] == ref.metrics["interpolation_epoch"]
+  assert resumed.metrics["epochs_run"] == ref.metrics["epochs_run"]
+  for a, b in zip(_state(resumed), _state(ref), strict=True):
+    assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "other_config"])
+def test_corrupt_checkpoint_is_discarded_with_a_warning(digits, reference, tmp_path, caplog,
+                                                        damage):
+  from tfhull import training  # pylint: disable=import-outside-toplevel
+  work, cfg = str(tmp_path / "work"), training.TrainConfig(**_CFG)
+  first = cfg if damage != "other_config" else training.TrainConfig(**dict(_CFG, seed=8))
+  with pytest.raises(KeyboardInterrupt):
+    training.train(_SPEC, digits, first, work_dir=work, callbacks=[_interrupt("epoch_end", 2)],
+                   verbose=0)
+  path = os.path.join(work, training.CHECKPOINT)
+  data = open(path, "rb").read()
+  if damage == "truncate":
+    open(path, "wb").write(data[:len(data) // 2])
+  elif damage == "garbage":
+    open(path, "wb").write(b"\0" * len(data))
+  caplog.clear()
+  resumed = training.train(_SPEC, digits, cfg, work_dir=work, verbose=0)
+  warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+  assert any("discarding the checkpoint" in w for w in warnings), warnings
+  assert resumed.metrics["resumed_from_epoch"] == 0  # Restarted cleanly ...
+  for a, b in zip(_state(resumed), _state(reference), strict=True):
+    assert a.tobytes() == b.tobytes()  # ... to the uninterrupted run's weights.
+
+
+def _train_step(digits, cfg):
+  from tfhull import training  # pylint: disable=import-outside-toplevel
+
+  def build(tmp, work):
+    res = training.train("mlp:width=16,depth=1", digits, cfg, work_dir=work, verbose=0)
+    io.write_json(io.join(tmp, "weights.json"),
+                  [v.numpy().tolist() for v in res.model.weights])
+    return res.metrics
+  return build
+
+
+@pytest.mark.parametrize("kwargs,match,built", [
+    (dict(weight_decay=float("nan")), "weight_decay=nan", False),
+    (dict(weight_decay=float("inf")), "weight_decay=inf", False),
+    (dict(optimizer="sgd", learning_rate=1e30), "training diverged at epoch 1", True),
+    (dict(init_scale=1e30), "training diverged at epoch 1", True),
+])
+def test_non_finite_training_commits_nothing(digits, tmp_path, kwargs, match, built):
+  from tfhull import training  # pylint: disable=import-outside-toplevel
+  cfg = training.TrainConfig(**{"epochs": 3, "batch_size": 64, **kwargs})
+  with pytest.raises(UserError, match=match) as e:
+    artifacts.run("train", "1", "Model", {"cfg": repr(cfg)}, {}, str(tmp_path), _train_step(digits, cfg),
+                  resumable=True)
+  assert "\n" not in str(e.value)
+  assert not (tmp_path / "train").exists()  # No artifact, no temporary, no work directory.
+
+
+def test_training_refuses_a_symlinked_work_dir(digits, tmp_path):
+  from tfhull import training  # pylint: disable=import-outside-toplevel
+  target = tmp_path / "target"
+  target.mkdir()
+  (target / "keep").write_text("x")
+  os.symlink(target, tmp_path / "work")
+  with pytest.raises(UserError, match="symbolic link"):
+    training.train("linear", digits, training.TrainConfig(epochs=1, batch_size=64),
+                   work_dir=str(tmp_path / "work"), verbose=0)
+  assert os.listdir(target) == ["keep"]
