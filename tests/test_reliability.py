@@ -649,3 +649,22 @@ def test_training_refuses_a_symlinked_work_dir(digits, tmp_path):
     training.train("linear", digits, training.TrainConfig(epochs=1, batch_size=64),
                    work_dir=str(tmp_path / "work"), verbose=0)
   assert os.listdir(target) == ["keep"]
+
+
+@pytest.mark.parametrize("damage", ["link_to_dev_zero", "directory"])
+def test_a_checkpoint_that_is_not_a_file_is_discarded_not_followed(digits, tmp_path, caplog,
+                                                                   damage):
+  from tfhull import training  # pylint: disable=import-outside-toplevel
+  work = tmp_path / "work"
+  work.mkdir()
+  if damage == "link_to_dev_zero":
+    os.symlink("/dev/zero", work / training.CHECKPOINT)
+    os.symlink("/dev/null", work / (training.CHECKPOINT + ".partial"))
+  else:
+    (work / training.CHECKPOINT).mkdir()
+  res = training.train("linear", digits, training.TrainConfig(epochs=2, batch_size=64),
+                       work_dir=str(work), verbose=0)
+  assert res.metrics["resumed_from_epoch"] == 0 and res.metrics["epochs_run"] == 2
+  assert any("discarding the checkpoint" in r.getMessage() for r in caplog.records)
+  assert os.path.isfile(work / training.CHECKPOINT)  # A fresh, real checkpoint.
+  assert not os.path.islink(work / training.CHECKPOINT)

@@ -291,6 +291,9 @@ class _Lock:
                      os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
       except FileExistsError:
         return False
+      except OSError as e:
+        raise UserError(f"cannot create the lock {self.path} ({e.strerror}); pass a writable "
+                        "--output_root") from e
       with os.fdopen(fd, "wb") as f:
         f.write(data)
       return True

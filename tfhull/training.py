@@ -18,6 +18,7 @@ A non-finite loss or weight stops training with a UserError.
 import dataclasses
 import json
 import math
+import os
 import time
 from typing import Any, Optional, Sequence
 
@@ -227,6 +228,8 @@ def _checkpoint_callback(path: Optional[str], run_key: str, history: list, monit
                "variables": [[list(a.shape), str(a.dtype)] for a in values]}
       arrays = {f"v{i}": a for i, a in enumerate(values)}
       arrays["state"] = np.frombuffer(json.dumps(state).encode(), np.uint8)
+      if io.exists(path + ".partial") or io.is_symlink(path + ".partial"):
+        io.remove(path + ".partial")  # Never write through a link a killed run left (or not).
       io.save_npz(path + ".partial", arrays)
       io.gfile.rename(path + ".partial", path, overwrite=True)
 
@@ -239,10 +242,10 @@ def _restore(path: str, run_key: str, model) -> Optional[dict]:
   then trains from the start); nothing is assigned unless every variable checks out."""
   import keras  # pylint: disable=import-outside-toplevel
   from tfhull import io  # pylint: disable=import-outside-toplevel
-  if not io.exists(path):
+  if not (io.exists(path) or io.is_symlink(path)):
     return None
   try:
-    arrays = io.load_npz(path)
+    arrays = io.load_npz(io.confined_path(os.path.dirname(path), CHECKPOINT))  # lstat first.
     state = json.loads(arrays.pop("state").tobytes().decode())
     vars_ = _training_variables(model)
     expected = [[list(v.shape), str(keras.ops.convert_to_numpy(v).dtype)] for v in vars_]
@@ -256,7 +259,7 @@ def _restore(path: str, run_key: str, model) -> Optional[dict]:
     if not (isinstance(state.get("epoch"), int) and isinstance(state.get("history"), list)
             and len(state["history"]) == state["epoch"]):
       raise ValueError("its epoch count and history disagree")
-  except (UserError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
+  except Exception as e:  # Unreadable in any way: corrupt.  pylint: disable=broad-except
     logging.warning("discarding the checkpoint %s: %s; training restarts from epoch 1", path, e)
     io.remove(path)
     return None
