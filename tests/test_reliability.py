@@ -668,3 +668,41 @@ def test_a_checkpoint_that_is_not_a_file_is_discarded_not_followed(digits, tmp_p
   assert any("discarding the checkpoint" in r.getMessage() for r in caplog.records)
   assert os.path.isfile(work / training.CHECKPOINT)  # A fresh, real checkpoint.
   assert not os.path.islink(work / training.CHECKPOINT)
+
+
+def test_resume_is_exact_under_a_two_replica_mirrored_strategy():
+  code = textwrap.dedent("""
+      import tempfile
+      from tfhull import distribute
+      distribute.split_cpu(2)
+      import keras, tensorflow as tf
+      tf.config.experimental.enable_op_determinism()
+      import tfhull.data
+      from tfhull import training
+      strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+      ds = tfhull.data.prepare("digits", train_size=400, test_size=100, seed=0)
+      cfg = training.TrainConfig(optimizer="sgd", learning_rate=0.05, schedule="cosine",
+                                 epochs=4, batch_size=32, augment="crop", seed=3)
+      spec = "cnn:width=4,depth=2"
+      ref = training.train(spec, ds, cfg, strategy=strategy, verbose=0)
+      def stop(batch, logs):
+        if stop.epoch == 2 and batch == 2:
+          raise KeyboardInterrupt
+      stop.epoch = 0
+      cb = keras.callbacks.LambdaCallback(
+          on_epoch_begin=lambda e, logs: setattr(stop, "epoch", e), on_train_batch_end=stop)
+      work = tempfile.mkdtemp()
+      try:
+        training.train(spec, ds, cfg, strategy=strategy, work_dir=work, callbacks=[cb], verbose=0)
+      except KeyboardInterrupt:
+        pass
+      res = training.train(spec, ds, cfg, strategy=strategy, work_dir=work, verbose=0)
+      same = all(a.numpy().tobytes() == b.numpy().tobytes() for a, b in zip(
+          training._training_variables(res.model), training._training_variables(ref.model)))
+      print("RESULT", res.metrics["resumed_from_epoch"], res.metrics["replicas"], same)
+  """)
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+  out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True,
+                       text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert out.stdout.strip().splitlines()[-1] == "RESULT 2 2 True"
