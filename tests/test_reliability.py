@@ -706,3 +706,60 @@ def test_resume_is_exact_under_a_two_replica_mirrored_strategy():
                        text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert out.stdout.strip().splitlines()[-1] == "RESULT 2 2 True"
+
+
+_TRAINER = textwrap.dedent("""
+    import os, sys, time
+    import numpy as np
+    import keras, tensorflow as tf
+    tf.config.experimental.enable_op_determinism()
+    import tfhull.data
+    from tfhull import artifacts, io, training
+    from tests import test_reliability as t
+    root, slow = sys.argv[1], float(sys.argv[2])
+    ds = tfhull.data.prepare("digits", train_size=400, test_size=100, seed=0)
+    pause = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: time.sleep(slow))
+    art = t.run_train_step(root, ds, [pause])
+    print("DONE", art.uri)
+""")
+
+
+def run_train_step(root, ds, callbacks=()):
+  """The train step in miniature: `artifacts.run` (resumable) around `training.train`."""
+  from tfhull import training  # pylint: disable=import-outside-toplevel
+  cfg = training.TrainConfig(**_CFG)
+
+  def build(tmp, work):
+    res = training.train(_SPEC, ds, cfg, work_dir=work, callbacks=list(callbacks), verbose=0)
+    io.save_npz(io.join(tmp, "weights.npz"),
+                {f"w{i}": v.numpy() for i, v in enumerate(res.model.weights)})
+    return {"resumed_from_epoch": res.metrics["resumed_from_epoch"]}
+  return artifacts.run("train", "1", "Model", {"spec": _SPEC, **_CFG}, {}, root, build,
+                       resumable=True)
+
+
+def test_sigkilled_train_step_resumes_to_the_uninterrupted_weights(digits, reference, tmp_path):
+  root = str(tmp_path / "root")
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")
+  child = subprocess.Popen([sys.executable, "-c", _TRAINER, root, "2"], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  ckpt, deadline = None, time.time() + 300
+  while ckpt is None and child.poll() is None and time.time() < deadline:
+    found = [d for d in (os.listdir(os.path.join(root, "train"))
+                         if os.path.isdir(os.path.join(root, "train")) else [])
+             if d.endswith(".work") and os.path.exists(os.path.join(root, "train", d,
+                                                                    "checkpoint.npz"))]
+    ckpt = found[0] if found else None
+    time.sleep(0.05)
+  assert ckpt, child.communicate()[1][-3000:]
+  time.sleep(1.0)  # Somewhere in the next epoch.
+  child.kill()  # SIGKILL: no handler runs, the lock and the temporary stay behind.
+  child.wait()
+  left = os.listdir(os.path.join(root, "train"))
+  assert any(n.endswith(".lock") for n in left) and any(".tmp-" in n for n in left), left
+  art = run_train_step(root, digits)  # Same fingerprint: takes the stale lock, resumes.
+  assert art.summary["resumed_from_epoch"] >= 1
+  weights = io.load_npz(artifacts.payload_path(art, "weights.npz"))
+  for i, v in enumerate(reference.model.weights):
+    assert weights[f"w{i}"].tobytes() == v.numpy().tobytes()
+  assert os.listdir(os.path.join(root, "train")) == [os.path.basename(art.uri)]
