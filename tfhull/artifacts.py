@@ -281,7 +281,6 @@ class _Lock:
     self.owner = {"pid": os.getpid(), "host": _HOST, "start": _process_start(os.getpid()),
                   "id": uuid.uuid4().hex,
                   "since": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
-    self.waited = False
 
   def _try_create(self) -> bool:
     data = json.dumps(self.owner).encode()
@@ -367,7 +366,6 @@ class _Lock:
         logging.info("%s: waiting for pid %s on %s, which is building it (%s)", self.what,
                      owner.get("pid"), owner.get("host"), self.path)
         logged = time.time()
-      self.waited = True
       time.sleep(delay)
       delay = min(1.0, delay * 1.5)
     return self
