@@ -431,13 +431,18 @@ def _obj_run(root, calls, force=False):
   return artifacts.run("step", "1", "Thing", {"v": 1}, {}, root, _obj_build(calls), force=force)
 
 
-def _as_if_dead(store, root):
-  """The lock of the 'killed' run names this (live) process: rewrite it as a dead process's."""
+def _as_if_dead(store, root, pid):
+  """The lock of the 'killed' run names this (live) process: rewrite it as dead `pid`'s."""
   step = io.join(root, "step")
   for name in store.listdir(step) if store.exists(step) else []:
     if name.endswith(".lock"):
       with store.GFile(io.join(step, name), "w") as f:
-        f.write(json.dumps({"pid": _dead_pid(), "host": artifacts._HOST}))  # pylint: disable=protected-access
+        f.write(json.dumps({"pid": pid, "host": artifacts._HOST}))  # pylint: disable=protected-access
+
+
+@pytest.fixture
+def fast_remote_lock(monkeypatch):
+  monkeypatch.setattr(artifacts, "REMOTE_LOCK_SETTLE_S", 0.0)  # One process: no racing writer.
 
 
 def _artifacts_in(step):
@@ -456,7 +461,10 @@ def _artifacts_in(step):
   return out
 
 
-def test_object_store_commit_interrupted_after_any_object(tmp_path, monkeypatch):
+def test_object_store_commit_interrupted_after_any_object(tmp_path, monkeypatch,
+                                                         fast_remote_lock):
+  del fast_remote_lock
+  dead = _dead_pid()
   whole = _ObjectStore(tmp_path)
   monkeypatch.setattr(io, "gfile", whole)
   ref = _obj_run("obj://whole", [])
@@ -475,7 +483,7 @@ def test_object_store_commit_interrupted_after_any_object(tmp_path, monkeypatch)
     verdicts = _artifacts_in(step) if io.exists(step) else []
     if ("256a0fac4dfc123d", "complete") in verdicts:
       accepted.append(budget)
-    _as_if_dead(whole, root)
+    _as_if_dead(whole, root, dead)
     again = []
     art = _obj_run(root, again)  # Reuses a complete artifact or builds it once.
     assert len(again) == (0 if budget in accepted else 1)
@@ -485,7 +493,9 @@ def test_object_store_commit_interrupted_after_any_object(tmp_path, monkeypatch)
   assert accepted == list(range(marker_at + 1, n))  # Only once the marker is in.
 
 
-def test_object_store_force_keeps_a_complete_artifact_at_every_cut(tmp_path, monkeypatch):
+def test_object_store_force_keeps_a_complete_artifact_at_every_cut(tmp_path, monkeypatch,
+                                                                   fast_remote_lock):
+  del fast_remote_lock
   whole = _ObjectStore(tmp_path)
   monkeypatch.setattr(io, "gfile", whole)
   _obj_run("obj://force", [])
@@ -670,6 +680,7 @@ def test_a_checkpoint_that_is_not_a_file_is_discarded_not_followed(digits, tmp_p
   assert not os.path.islink(work / training.CHECKPOINT)
 
 
+@pytest.mark.slow
 def test_resume_is_exact_under_a_two_replica_mirrored_strategy():
   code = textwrap.dedent("""
       import tempfile
@@ -738,6 +749,7 @@ def run_train_step(root, ds, callbacks=()):
                        resumable=True)
 
 
+@pytest.mark.slow
 def test_sigkilled_train_step_resumes_to_the_uninterrupted_weights(digits, reference, tmp_path):
   root = str(tmp_path / "root")
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="3")

@@ -242,6 +242,8 @@ class _InputRef:
 # ---------------------------------------------------------------------------------------------
 # Locks and stale temporaries.
 
+# Object stores: seconds between writing a lock object and reading it back to see who won.
+REMOTE_LOCK_SETTLE_S = 0.5
 _HOST = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
 
 
@@ -299,7 +301,7 @@ class _Lock:
     if io.exists(self.path):
       return False
     io.write_bytes(self.path, data)
-    time.sleep(0.5)  # Let a racing writer's object land, then see whose survived.
+    time.sleep(REMOTE_LOCK_SETTLE_S)  # Let a racing writer's object land; see whose survived.
     return self._read() == self.owner
 
   def _read(self) -> Optional[dict]:
