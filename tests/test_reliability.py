@@ -248,6 +248,22 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
   assert len(calls) == 1 and not lock.exists()
 
 
+def test_lock_of_a_reused_pid_is_stale(tmp_path):
+  sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+  try:
+    fp = artifacts.fingerprint("step", "1", {"v": 1}, {})[:16]
+    (tmp_path / "step").mkdir()
+    lock = tmp_path / "step" / f"{fp}.lock"
+    # A live pid, but not the process that took the lock (it started at another time).
+    lock.write_text(json.dumps({"pid": sleeper.pid, "host": artifacts._HOST, "start": "1"}))  # pylint: disable=protected-access
+    calls = []
+    _run(tmp_path, 1, calls, lock_timeout=5.0)
+    assert len(calls) == 1 and not lock.exists()
+  finally:
+    sleeper.kill()
+    sleeper.wait()
+
+
 def test_live_lock_makes_a_second_run_wait_and_time_out(tmp_path):
   sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
   try:
