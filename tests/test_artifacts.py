@@ -71,6 +71,8 @@ def test_leftover_partial_directory_is_ignored_and_run_completes(tmp_path):
     artifacts.load(str(partial))
   art = _run(tmp_path, 1)
   assert artifacts.load(art.uri).summary == {"value": 1}
+  assert not partial.exists()  # The dead run's temporary is removed under the lock.
+  assert os.listdir(tmp_path / "step") == [os.path.basename(art.uri)]  # Lock released.
 
 
 def test_tampered_or_incomplete_artifacts_are_rejected(tmp_path):

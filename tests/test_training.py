@@ -233,3 +233,22 @@ def test_init_scale_multiplies_the_initial_kernels(digits):
   np.testing.assert_allclose(k1, 3.0 * k0, rtol=1e-4, atol=1e-7)
   with pytest.raises(UserError, match="init_scale"):
     training.TrainConfig(init_scale=0.0).check()
+
+
+def test_input_pipeline_epochs_depend_only_on_seed_and_epoch():
+  # What exact resume rests on: the stream started at epoch k is the uninterrupted stream's
+  # continuation after k epochs (order and augmentation), and each epoch is a permutation.
+  x = np.random.default_rng(0).uniform(size=(10, 8, 8, 1)).astype(np.float32)
+  y = np.arange(10) % 3
+  kw = dict(global_batch=3, augment="flip_crop", seed=5)  # 3 steps/epoch, 1 example left out.
+  full = [b[0].numpy() for b in training.input_pipeline(x, y, 3, **kw).take(9)]
+  later = [b[0].numpy() for b in training.input_pipeline(x, y, 3, start_epoch=2, **kw).take(3)]
+  for a, b in zip(full[6:], later):
+    np.testing.assert_array_equal(a, b)
+  plain = training.input_pipeline(x, y, 3, global_batch=5, augment="none", seed=5)
+  epochs = [np.concatenate([b[0].numpy() for b in plain.take(4)][i:i + 2]) for i in (0, 2)]
+  for e in epochs:
+    assert sorted(e.reshape(10, -1).sum(1).round(5)) == sorted(x.reshape(10, -1).sum(1).round(5))
+  assert not np.array_equal(epochs[0], epochs[1])  # Reshuffled each epoch.
+  other = [b[0].numpy() for b in training.input_pipeline(x, y, 3, **dict(kw, seed=6)).take(3)]
+  assert not all(np.array_equal(a, b) for a, b in zip(full[:3], other))

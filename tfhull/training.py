@@ -3,10 +3,16 @@
   config = TrainConfig(optimizer="adam", learning_rate=1e-3, epochs=200, until_interpolation=True)
   result = train(model_spec="mlp:width=512,depth=2", dataset=ds, config=config)
 
-The input pipeline is `tf.data` with a seeded shuffle, stateless augmentation (seeded per
-example) and `drop_remainder=True`, so every step has the static global batch
+The input pipeline is `tf.data`: each epoch is a permutation drawn from (seed, epoch) alone,
+with stateless augmentation seeded from (seed, epoch) too, and static batches of the global batch
 (per-replica batch x replicas), as TPUs need. `until_interpolation` stops training once the
 model classifies every (unaugmented) training example correctly, the regime of the paper.
+
+With a `work_dir`, every finished epoch is checkpointed (weights, optimizer state, history, the
+stop flag); a run killed at any point and resumed with the same work_dir ends with the same
+weights, bit for bit, as an uninterrupted run: the data order and augmentation of an epoch depend
+on (seed, epoch) only. A corrupt checkpoint is discarded with a warning (training restarts).
+A non-finite loss or weight stops training with a UserError.
 """
 
 # Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
@@ -14,7 +20,9 @@ model classifies every (unaugmented) training example correctly, the regime of t
 VERSION = "1"
 
 import dataclasses
+import json
 import math
+import os
 import time
 from typing import Any, Optional, Sequence
 
@@ -60,8 +68,10 @@ class TrainConfig:
       raise UserError(f"--learning_rate={self.learning_rate} must be a positive number")
     if not 0 <= self.label_smoothing < 1:
       raise UserError(f"--label_smoothing={self.label_smoothing} must be in [0, 1)")
-    if self.weight_decay < 0 or not 0 <= self.momentum < 1:
-      raise UserError("--weight_decay must be >= 0 and --momentum in [0, 1)")
+    if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0) or not (
+        0 <= self.momentum < 1):
+      raise UserError(f"--weight_decay={self.weight_decay} must be a finite number >= 0 and "
+                      f"--momentum={self.momentum} in [0, 1)")
     if self.batch_size < 1 or self.epochs < 1:
       raise UserError("--batch_size and --epochs must be >= 1")
     if not (self.init_scale > 0 and math.isfinite(self.init_scale)):
@@ -97,20 +107,30 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
 
 
 def input_pipeline(x: np.ndarray, y: np.ndarray, num_classes: int, *, global_batch: int,
-                   augment: str, seed: int):
+                   augment: str, seed: int, start_epoch: int = 0):
   """Infinite tf.data pipeline of (images, one-hot labels) batches of static shape.
 
-  Shuffled (seeded, reshuffled each epoch), augmented per example with stateless ops whose
-  seeds come from `tf.data.Dataset.random(seed)`, batched with drop_remainder.
+  Epoch e is `len(x) // global_batch` batches of a permutation drawn from (seed, e) (the last
+  `len(x) % global_batch` examples of that permutation are left out), each example augmented
+  with stateless ops whose seeds also come from (seed, e): the stream from `start_epoch` on is
+  the same as the one an uninterrupted run sees there.
   """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
-  ds = tf.data.Dataset.from_tensor_slices((x.astype(np.float32), y.astype(np.int32)))
-  ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).repeat()
-  ds = tf.data.Dataset.zip((ds, tf.data.Dataset.random(seed=seed).batch(2)))
+  n = len(x)
+  per_epoch = (n // global_batch) * global_batch
+  images = tf.constant(x.astype(np.float32))
+  labels = tf.constant(y.astype(np.int32))
+  seed = int(seed)
   pad = max(1, x.shape[1] // 8) if x.ndim == 4 else 0
 
-  def prepare(example, pair_seed):
-    image, label = example
+  def epoch(e):
+    order = tf.argsort(tf.random.stateless_uniform([n], seed=tf.stack([seed, 2 * e])))
+    pair_seeds = tf.random.stateless_uniform([per_epoch, 2], seed=tf.stack([seed, 2 * e + 1]),
+                                             minval=None, maxval=None, dtype=tf.int64)
+    return tf.data.Dataset.from_tensor_slices((order[:per_epoch], pair_seeds))
+
+  def prepare(index, pair_seed):
+    image, label = tf.gather(images, index), tf.gather(labels, index)
     if augment != "none":
       s1, s2 = pair_seed, tf.reverse(pair_seed, [0])
       if augment == "flip_crop":
@@ -119,6 +139,7 @@ def input_pipeline(x: np.ndarray, y: np.ndarray, num_classes: int, *, global_bat
       image = tf.image.stateless_random_crop(padded, tf.shape(image), seed=s2)
     return image, tf.one_hot(label, num_classes)
 
+  ds = tf.data.Dataset.range(int(start_epoch), 2**62).flat_map(epoch)
   ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
   return ds.batch(global_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
@@ -166,6 +187,92 @@ def _monitor(dataset: Dataset, config: TrainConfig, strategy):
   return Monitor()
 
 
+CHECKPOINT = "checkpoint.npz"
+
+
+def _training_variables(model) -> list:
+  """What an epoch boundary's state is made of: the model's weights, the optimizer's variables
+  (iterations, moments) and any seed-generator state (dropout)."""
+  seen, out = set(), []
+  gens = [g.state for layer in model._flatten_layers()  # pylint: disable=protected-access
+          for g in getattr(layer, "_seed_generators", [])]
+  for v in [*model.weights, *model.optimizer.variables, *gens]:
+    if id(v) not in seen:
+      seen.add(id(v))
+      out.append(v)
+  return out
+
+
+def _checkpoint_callback(path: Optional[str], run_key: str, history: list, monitor):
+  """Epoch-end callback: stops on a non-finite loss or weight (UserError), records the epoch's
+  logs in `history` and, with a `path`, writes the checkpoint (atomically where rename is)."""
+  import keras  # pylint: disable=import-outside-toplevel
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+
+  class Checkpoint(keras.callbacks.Callback):
+
+    def on_epoch_end(self, epoch, logs=None):
+      logs = dict(logs or {})
+      vars_ = _training_variables(self.model)
+      values = [keras.ops.convert_to_numpy(v) for v in vars_]
+      loss = float(logs.get("loss", 0.0))
+      bad = [v.path for v, a in zip(vars_, values)
+             if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a))]
+      if not math.isfinite(loss) or bad:
+        what = f"the loss is {loss}" if not math.isfinite(loss) else f"{bad[0]} is not finite"
+        raise UserError(f"training diverged at epoch {epoch + 1}: {what}; lower "
+                        "--learning_rate, --weight_decay or --init_scale")
+      history.append({k: float(v) for k, v in logs.items()})
+      if not path:
+        return
+      state = {"run": run_key, "epoch": epoch + 1, "history": history,
+               "stopped": bool(self.model.stop_training),
+               "interpolation_epoch": monitor.interpolation_epoch,
+               # In order; names are not stable (Keras uniquifies them per process).
+               "variables": [[list(a.shape), str(a.dtype)] for a in values]}
+      arrays = {f"v{i}": a for i, a in enumerate(values)}
+      arrays["state"] = np.frombuffer(json.dumps(state).encode(), np.uint8)
+      if io.exists(path + ".partial") or io.is_symlink(path + ".partial"):
+        io.remove(path + ".partial")  # Never write through a link a killed run left (or not).
+      io.save_npz(path + ".partial", arrays)
+      io.gfile.rename(path + ".partial", path, overwrite=True)
+
+  return Checkpoint()
+
+
+def _restore(path: str, run_key: str, model) -> Optional[dict]:
+  """Loads the checkpoint at `path` into `model` (and its built optimizer); returns its state, or
+  None when there is none. A corrupt or foreign checkpoint is discarded with a warning (the caller
+  then trains from the start); nothing is assigned unless every variable checks out."""
+  import keras  # pylint: disable=import-outside-toplevel
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  if not (io.exists(path) or io.is_symlink(path)):
+    return None
+  try:
+    arrays = io.load_npz(io.confined_path(os.path.dirname(path), CHECKPOINT))  # lstat first.
+    state = json.loads(arrays.pop("state").tobytes().decode())
+    vars_ = _training_variables(model)
+    expected = [[list(v.shape), str(keras.ops.convert_to_numpy(v).dtype)] for v in vars_]
+    if state.get("run") != run_key:
+      raise ValueError("it belongs to another model, config or dataset")
+    if state.get("variables") != expected or len(arrays) != len(vars_):
+      raise ValueError("its variables do not match the model's")
+    values = [arrays[f"v{i}"] for i in range(len(vars_))]
+    if any(np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)) for a in values):
+      raise ValueError("it holds non-finite values")
+    if not (isinstance(state.get("epoch"), int) and isinstance(state.get("history"), list)
+            and len(state["history"]) == state["epoch"]):
+      raise ValueError("its epoch count and history disagree")
+  except Exception as e:  # Unreadable in any way: corrupt.  pylint: disable=broad-except
+    logging.warning("discarding the checkpoint %s: %s; training restarts from epoch 1", path, e)
+    io.remove(path)
+    return None
+  for v, a in zip(vars_, values):
+    v.assign(a)
+  logging.info("resuming from %s after epoch %d", path, state["epoch"])
+  return state
+
+
 def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=None,
           work_dir: Optional[str] = None, tensorboard_dir: Optional[str] = None,
           callbacks: Sequence[Any] = (), verbose: int = 2) -> TrainResult:
@@ -176,17 +283,20 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
     dataset: training and test split; the training labels are the (possibly noisy) y_train.
     config: optimizer, schedule, epochs, ...
     strategy: tf.distribute strategy (None: the default strategy).
-    work_dir: directory for `keras.callbacks.BackupAndRestore` and the CSV log; an interrupted
-      run given the same work_dir resumes from its last finished epoch.
+    work_dir: directory for the per-epoch checkpoint (`checkpoint.npz`); an interrupted run given
+      the same work_dir resumes after its last finished epoch, to the same final weights. Used by
+      one run at a time (`artifacts.run` holds the artifact's lock); a link is refused.
     tensorboard_dir: where TensorBoard event files go (None: none).
     callbacks: more Keras callbacks, run after the built-in ones.
     verbose: Keras progress output (1 bar, 2 one line per epoch, 0 silent).
 
   Raises:
-    UserError: a bad config, a spec that does not fit the data, or a batch larger than the data.
+    UserError: a bad config, a spec that does not fit the data, a batch larger than the data,
+      or a non-finite loss or weight (divergence).
   """
   import keras  # pylint: disable=import-outside-toplevel
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from tfhull import io  # pylint: disable=import-outside-toplevel
   config.check()
   models.parse_spec(model_spec)
   strategy = strategy or tf.distribute.get_strategy()
@@ -196,6 +306,9 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
     raise UserError(f"global batch {batch} (batch_size {config.batch_size} x "
                     f"{strategy.num_replicas_in_sync} replicas) exceeds the {n} training examples; "
                     "lower --batch_size")
+  if work_dir and io.is_symlink(work_dir):
+    raise UserError(f"{work_dir} is a symbolic link; tfhull does not write through links: remove "
+                    "it (its target is left alone) and rerun")
   steps = n // batch
   keras.utils.set_random_seed(config.seed)
 
@@ -214,6 +327,7 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
           loss=keras.losses.CategoricalCrossentropy(from_logits=True,
                                                     label_smoothing=config.label_smoothing),
           metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+      model.optimizer.build(model.trainable_variables)  # Its state is part of a checkpoint.
   finally:
     keras.config.set_dtype_policy(previous_policy)
 
@@ -223,31 +337,45 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
                f"{report.params:,}", report.ratio_to_samples, report.ratio_to_constraints,
                batch, strategy.num_replicas_in_sync, steps)
 
-  data = input_pipeline(dataset.x_train, dataset.y_train, dataset.num_classes,
-                        global_batch=batch, augment=config.augment, seed=config.seed)
-  monitor = _monitor(dataset, config, strategy)
-  callbacks = [monitor, *callbacks]
+  # What decides the weights, so a checkpoint of another run is never resumed from.
+  run_key = json.dumps({"spec": model_spec, "config": dataclasses.asdict(config), "n": n,
+                        "batch": batch, "data": _digest(dataset.x_train, dataset.y_train)},
+                       sort_keys=True)
+  ckpt_path = io.join(work_dir, CHECKPOINT) if work_dir else None
+  state = None
   if work_dir:
-    from tfhull import io  # pylint: disable=import-outside-toplevel
     io.gfile.makedirs(work_dir)
-    callbacks.append(keras.callbacks.CSVLogger(io.join(work_dir, "history.csv"), append=True))
-    callbacks.append(keras.callbacks.BackupAndRestore(io.join(work_dir, "backup")))
+    with strategy.scope():
+      state = _restore(ckpt_path, run_key, model)
+  start_epoch = state["epoch"] if state else 0
+  history_rows = list(state["history"]) if state else []
+  monitor = _monitor(dataset, config, strategy)
+  monitor.interpolation_epoch = state.get("interpolation_epoch") if state else None
+  callbacks = [monitor, *callbacks, _checkpoint_callback(ckpt_path, run_key, history_rows, monitor)]
   if tensorboard_dir:
     callbacks.append(keras.callbacks.TensorBoard(tensorboard_dir, update_freq="epoch"))
 
   start = time.time()
-  fit = model.fit(data, epochs=config.epochs, steps_per_epoch=steps, callbacks=callbacks, shuffle=False,
-                  verbose=verbose)
+  if start_epoch < config.epochs and not (state and state["stopped"]):
+    data = input_pipeline(dataset.x_train, dataset.y_train, dataset.num_classes,
+                          global_batch=batch, augment=config.augment, seed=config.seed,
+                          start_epoch=start_epoch)
+    model.fit(data, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
+              callbacks=callbacks, shuffle=False, verbose=verbose)
   wall = time.time() - start
-  history = {k: [float(v) for v in vs] for k, vs in fit.history.items()}
-  if work_dir:
-    history = _csv_history(io.join(work_dir, "history.csv")) or history
+  history: dict = {}
+  for row in history_rows:
+    for k, v in row.items():
+      history.setdefault(k, []).append(v)
 
   eval_kw = dict(batch_size=config.batch_size, strategy=strategy,
                  label_smoothing=config.label_smoothing)
   train_m = evaluate(model, dataset.x_train, dataset.y_train, **eval_kw)
   clean_m = evaluate(model, dataset.x_train, dataset.clean_labels, **eval_kw)
   test_m = evaluate(model, dataset.x_test, dataset.y_test, **eval_kw)
+  if not all(math.isfinite(m["loss"]) for m in (train_m, test_m)):
+    raise UserError("training produced a model with non-finite outputs; lower --learning_rate, "
+                    "--weight_decay or --init_scale")
   epochs_run = len(history.get("loss", ()))
   metrics = {
       "model": model.name,
@@ -260,6 +388,7 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
       "interpolated": train_m["accuracy"] == 1.0,
       "epochs_run": epochs_run,
       "interpolation_epoch": monitor.interpolation_epoch,
+      "resumed_from_epoch": start_epoch,
       "global_batch_size": batch, "replicas": strategy.num_replicas_in_sync,
       "steps_per_epoch": steps, "train_seconds": round(wall, 3),
   }
@@ -272,20 +401,11 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
   return TrainResult(model=model, history=history, metrics=metrics)
 
 
-def _csv_history(path: str) -> dict:
-  """Per-epoch history from Keras' CSVLogger file; a re-run epoch (after a resume) keeps its last
-  row."""
-  import csv  # pylint: disable=import-outside-toplevel
-  import io as pyio  # pylint: disable=import-outside-toplevel
-  from tfhull import io  # pylint: disable=import-outside-toplevel
-  if not io.exists(path):
-    return {}
-  rows = {}
-  for row in csv.DictReader(pyio.StringIO(io.read_bytes(path).decode())):
-    rows[int(row["epoch"])] = row
-  history: dict[str, list] = {}
-  for epoch in sorted(rows):
-    for key, value in rows[epoch].items():
-      if key != "epoch" and value not in ("", "NA", None):
-        history.setdefault(key, []).append(float(value))
-  return history
+def _digest(*arrays: np.ndarray) -> str:
+  import hashlib  # pylint: disable=import-outside-toplevel
+  h = hashlib.sha256()
+  for a in arrays:
+    a = np.ascontiguousarray(a)
+    h.update(f"{a.dtype}{a.shape}".encode())
+    h.update(a.tobytes())
+  return h.hexdigest()[:16]
