@@ -7,8 +7,8 @@
 Writes `model.keras` (reload with `tfhull.models.load`, safe_mode), `history.json` (per-epoch
 loss, accuracy, test accuracy/loss, learning rate), `tensorboard/` event files, and the metrics
 (train/test accuracy and loss, parameter count and over-parameterization ratios, wall time) in
-`metadata.json`. An interrupted run resumes from its last finished epoch (Keras BackupAndRestore
-in `<artifact>.work/`).
+`metadata.json`. An interrupted run resumes from its last finished epoch to the same weights as an
+uninterrupted one (`checkpoint.npz` in `<artifact>.work/`; docs/guarantees.md).
 """
 
 from absl import flags

@@ -64,7 +64,7 @@ def load(directory: str) -> dict:
   """{(space, split): arrays} of one HullDistances artifact directory (aliases left out)."""
   from tfhull import io  # pylint: disable=import-outside-toplevel
   index = io.read_json(io.join(directory, INDEX_FILE))
-  return {(e["space"], e["split"]): io.load_npz(io.join(directory, e["file"]))
+  return {(e["space"], e["split"]): io.load_npz(io.confined_path(directory, e["file"]))
           for e in index["entries"] if e.get("kind", "global") == "global"}
 
 
@@ -83,7 +83,7 @@ def load_set(arts) -> dict:
       if e.get("kind", "global") != kind:
         continue
       key = (e["space"], e["split"])
-      arrays = io.load_npz(io.join(uri, e["file"]))
+      arrays = io.load_npz(io.confined_path(uri, e["file"]))
       if kind == "alias":
         target = out.get((e["space"], e["alias_of"]))
         if target is not None:

@@ -151,7 +151,7 @@ def load(directory: str, specs: Optional[Sequence[str]] = None) -> Features:
   spaces = {}
   for spec in wanted:
     e = entries[spec]
-    splits = io.load_npz(io.join(directory, e["file"]))
+    splits = io.load_npz(io.confined_path(directory, e["file"]))
     for split, arr in splits.items():
       if arr.ndim != 2 or arr.shape != (e["rows"].get(split), e["dim"]):
         raise UserError(f"{directory}/{e['file']}: split {split} has shape {arr.shape}, the index "
