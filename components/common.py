@@ -160,13 +160,19 @@ def _short(value):
   return value
 
 
+def one_line(message: str, limit: int = 300) -> str:
+  """The message on one line of at most `limit` characters (a huge value cut in the middle)."""
+  text = " ".join(message.split())
+  return text if len(text) <= limit else text[:limit - 40] + " ... " + text[-35:]
+
+
 def exit_on_user_error(fn: Callable[..., Any]) -> Callable[..., Any]:
   """Wraps a main: a UserError becomes one line on stderr and exit status 2."""
   def wrapped(*args, **kwargs):
     try:
       return fn(*args, **kwargs)
     except UserError as e:
-      print(f"tfhull: error: {e}", file=sys.stderr)
+      print(f"tfhull: error: {one_line(str(e))}", file=sys.stderr)
       sys.exit(2)
   return wrapped
 

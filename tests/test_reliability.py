@@ -791,3 +791,28 @@ def test_sigkilled_train_step_resumes_to_the_uninterrupted_weights(digits, refer
   for i, v in enumerate(reference.model.weights):
     assert weights[f"w{i}"].tobytes() == v.numpy().tobytes()
   assert os.listdir(os.path.join(root, "train")) == [os.path.basename(art.uri)]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--model=cnn", "--dataset=toy2d:moons"], "needs images (H, W, C)"),
+    (["--representations=haar:9"], "9 Haar levels need images of at least 512 pixels"),
+    (["--representations=haar:1:top1000"], "8x8x1 images have 64"),
+    (["--attack_eps_l2=100"], "sqrt of the input dimension 64"),
+    (["--cw_learning_rate=-1"], "--cw_learning_rate=-1.0 must be a positive number"),
+    (["--attack_flip_tol=nan"], "--attack_flip_tol=nan"),
+    (["--hull_abs_tol=nan"], "--hull_abs_tol=nan is not a finite number"),
+    (["--hull_rel_tol=nan"], "--hull_rel_tol=nan is not a finite number"),
+    (["--weight_decay=nan"], "--weight_decay=nan"),
+    (["--force=typo"], "unknown step 'typo'"),
+])
+def test_flags_fail_before_any_work(tmp_path, args, message):
+  """Each bad flag is one line, within seconds, before any artifact (or TensorFlow) exists."""
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  start = time.time()
+  out = subprocess.run([sys.executable, "-m", "pipelines.full", f"--output_root={tmp_path / 'r'}",
+                        *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+  assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]
+  errors = [l for l in out.stderr.splitlines() if l.startswith("tfhull: error")]
+  assert len(errors) == 1 and len(errors[0]) <= 320
+  assert not (tmp_path / "r").exists()
+  assert time.time() - start < 30  # Under 3 s on an idle 2-core machine: no TensorFlow import.

@@ -49,8 +49,19 @@ class AttackConfig:
   def grid(self, norm: str) -> tuple:
     return tuple(self.eps_inf if norm == "inf" else self.eps_l2)
 
-  def check(self, input_dim: int) -> None:
-    """UserError for unknown attacks or norms, eps outside the valid range, bad sizes."""
+  def check(self, input_dim: Optional[int] = None) -> None:
+    """UserError for unknown attacks or norms, eps outside the valid range (the L2 bound needs
+    `input_dim`; None skips it), bad sizes, non-finite or non-positive step settings."""
+    for flag, value in (("attack_step_size", self.iterative.step_size),
+                        ("cw_learning_rate", self.cw_learning_rate),
+                        ("cw_initial_const", self.cw_initial_const),
+                        ("attack_flip_tol", self.flip_tol)):
+      if not (math.isfinite(value) and value > 0):
+        raise UserError(f"--{flag}={value} must be a positive number")
+    for flag, value in (("cw_steps", self.cw_steps), ("cw_search_steps", self.cw_search_steps),
+                        ("spsa_samples", self.iterative.spsa_samples)):
+      if value < 1:
+        raise UserError(f"--{flag}={value} must be >= 1")
     for a in self.attacks:
       if a not in ATTACKS:
         raise UserError(f"unknown attack {a!r}; use any of {', '.join(ATTACKS)}")
@@ -63,9 +74,9 @@ class AttackConfig:
       raise UserError(f"no attack in {list(self.attacks)} supports the norms "
                       f"{list(self.norms)}; cw_l2 is L2 only, spsa L-inf only")
     for e in self.eps_inf:
-      if not 0 < e <= 1:
+      if not 0 < e <= 1:  # Also false for NaN.
         raise UserError(f"--attack_eps={e}: L-inf eps must be in (0, 1] for images in [0, 1]")
-    max_l2 = math.sqrt(input_dim)
+    max_l2 = math.sqrt(input_dim) if input_dim else math.inf
     for e in self.eps_l2:
       if not 0 < e <= max_l2:
         raise UserError(f"--attack_eps_l2={e}: L2 eps must be in (0, {max_l2:.3g}] "

@@ -23,6 +23,7 @@ from tfhull.data.dataset import summary
 from tfhull.data.dataset import validate
 from tfhull.data.sources import SOURCES
 from tfhull.data.sources import TOY2D
+from tfhull.data.sources import input_shape
 from tfhull.data.sources import load_source
 from tfhull.data.sources import parse_spec
 from tfhull.data.sources import read_idx

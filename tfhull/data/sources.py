@@ -45,6 +45,30 @@ def parse_spec(spec: str) -> tuple[str, str]:
   raise UserError(f"unknown dataset {spec!r}; {_VALID}")
 
 
+def input_shape(spec: str) -> Optional[tuple]:
+  """The per-example input shape of a source when it is known without reading the data (digits,
+  toy2d, a local npz header); None otherwise (tfds, idx: known once the data step ran)."""
+  kind, arg = parse_spec(spec)
+  if kind == "digits":
+    return (8, 8, 1)
+  if kind == "toy2d":
+    return (2,)
+  if kind == "npz" and "://" not in arg:
+    import zipfile  # pylint: disable=import-outside-toplevel
+    try:  # The .npy header of x_train only, not the array.
+      with zipfile.ZipFile(arg) as zf, zf.open("x_train.npy") as f:
+        version = np.lib.format.read_magic(f)
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        shape = read(f)[0][1:]
+    except Exception:  # pylint: disable=broad-except  (the data step reports a bad file)
+      return None
+    if shape is not None and len(shape) == 2:
+      shape = (*shape, 1)
+    return tuple(int(v) for v in shape) if shape is not None else None
+  return None
+
+
 def load_source(spec: str, *, data_dir: Optional[str] = None, download: bool = False,
                 seed: int = 0) -> Dataset:
   """Loads the dataset named by `spec` (see the module docstring); raises UserError if unusable.

@@ -87,7 +87,7 @@ class AttackStepConfig:
   def check(self) -> None:
     if self.size < 0:
       raise UserError(f"--attack_size={self.size} is negative; pass 0 (all) or a count")
-    self.attack.check(input_dim=10**9)  # The L2 bound needs the data; checked again at run time.
+    self.attack.check()  # The L2 bound needs the input dimension: `StudyConfig.check`.
 
   def query_splits(self) -> list:
     """Names of the query splits the attack step produces (adv_/flip_<attack>_<norm>)."""
@@ -213,6 +213,46 @@ class StudyConfig:
   run: RunConfig = RunConfig()
 
   def check(self, steps=("data", "train", "attack", "features", "hull")) -> None:
-    """Cheap checks of the named steps' configs (UserError), before anything runs."""
+    """Cheap checks of the named steps' configs (UserError), before anything runs; where the
+    input shape is known without reading the data (digits, toy2d, npz), also what depends on it:
+    image-only models, the L2 eps bound, Haar levels and top-k sizes."""
     for step in steps:
       getattr(self, step).check()
+    import tfhull.data  # pylint: disable=import-outside-toplevel
+    shape = tfhull.data.input_shape(self.data.dataset)
+    if shape is not None:
+      check_shape(self, shape, steps)
+
+
+def check_shape(cfg: "StudyConfig", shape: Tuple[int, ...], steps) -> None:
+  """The checks of `cfg` that need the per-example input shape (UserError)."""
+  import math  # pylint: disable=import-outside-toplevel
+  from tfhull import representations  # pylint: disable=import-outside-toplevel
+  from tfhull.models import registry  # pylint: disable=import-outside-toplevel
+  dim = math.prod(shape)
+  if "train" in steps:
+    name, _ = registry.parse_spec(cfg.train.model)
+    if registry.REGISTRY[name].image_only and len(shape) != 3:
+      raise UserError(f"--model={cfg.train.model} needs images (H, W, C), but --dataset="
+                      f"{cfg.data.dataset} has inputs of shape {shape}; use mlp or linear")
+  if "attack" in steps:
+    cfg.attack.attack.check(dim)
+  if "features" in steps:
+    for spec in cfg.features.specs():
+      rep = representations.parse_representation(spec)
+      if rep.kind != "haar":
+        continue
+      if len(shape) != 3:
+        raise UserError(f"representation {spec} needs images, but --dataset="
+                        f"{cfg.data.dataset} has inputs of shape {shape}; use pixel")
+      side = max(shape[0], shape[1])
+      if 2 ** rep.level > side:
+        raise UserError(f"representation {spec}: {rep.level} Haar levels need images of at least "
+                        f"{2 ** rep.level} pixels, these are {shape[0]}x{shape[1]}; use a level "
+                        f"<= {int(math.log2(side))}")
+      m = 2 ** rep.level
+      coeffs = (-(-shape[0] // m) * m) * (-(-shape[1] // m) * m) * shape[2]
+      if rep.top_k is not None and rep.top_k > coeffs:
+        raise UserError(f"representation {spec} keeps {rep.top_k} coefficients, but "
+                        f"{shape[0]}x{shape[1]}x{shape[2]} images have {coeffs}; use top{coeffs} "
+                        "or fewer")
