@@ -804,6 +804,7 @@ def test_sigkilled_train_step_resumes_to_the_uninterrupted_weights(digits, refer
     (["--hull_rel_tol=nan"], "--hull_rel_tol=nan is not a finite number"),
     (["--weight_decay=nan"], "--weight_decay=nan"),
     (["--force=typo"], "unknown step 'typo'"),
+    (["--train_size=100"], "--batch_size=128 exceeds --train_size=100"),
 ])
 def test_flags_fail_before_any_work(tmp_path, args, message):
   """Each bad flag is one line, within seconds, before any artifact (or TensorFlow) exists."""
@@ -816,3 +817,32 @@ def test_flags_fail_before_any_work(tmp_path, args, message):
   assert len(errors) == 1 and len(errors[0]) <= 320
   assert not (tmp_path / "r").exists()
   assert time.time() - start < 30  # Under 3 s on an idle 2-core machine: no TensorFlow import.
+
+
+TINY_STUDY = ["--train_size=100", "--test_size=20", "--epochs=3", "--nountil_interpolation",
+              "--batch_size=32",
+              "--representations=pixel,layer:features", "--attacks=fgm", "--attack_norms=2",
+              "--attack_bisection_steps=3", "--noattack_flip_points", "--nohull_per_class",
+              "--hull_query_splits=test,adv_min_pgd_2", "--hull_working_set=32",
+              "--ray_points=5"]
+
+
+def test_two_concurrent_studies_share_one_build_per_artifact(tmp_path):
+  """Two `pipelines.full` runs started together into one root both finish; every artifact is
+  built once (the second run waits on each artifact's lock and reuses it)."""
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  args = [sys.executable, "-m", "pipelines.full", f"--output_root={tmp_path}", *TINY_STUDY]
+  procs = [subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True) for _ in range(2)]
+  outs = [p.communicate(timeout=600) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  built = [line.split("building ")[1].strip() for _, err in outs for line in err.splitlines()
+           if ": building " in line]
+  assert len(built) == len(set(built))  # No artifact built twice.
+  listed = [line.split()[-1] for line in outs[0][0].splitlines()
+            if line.startswith("  ") and str(tmp_path) in line]
+  assert sorted(built) == sorted(listed)  # Each of the run's artifacts built by one of the two.
+  for step in os.listdir(tmp_path):
+    leftovers = [d for d in os.listdir(tmp_path / step) if "." in d]
+    assert not leftovers, leftovers  # No temporaries, locks or replaced copies.

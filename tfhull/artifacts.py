@@ -287,9 +287,13 @@ class _Lock:
   def _try_create(self) -> bool:
     data = json.dumps(self.owner).encode()
     if io.is_local(self.path):
+      flags_ = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
       try:
-        fd = os.open(io.local_path(self.path),
-                     os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+        try:
+          fd = os.open(io.local_path(self.path), flags_, 0o644)
+        except FileNotFoundError:  # A failed concurrent first build removed the step directory.
+          os.makedirs(os.path.dirname(io.local_path(self.path)), exist_ok=True)
+          fd = os.open(io.local_path(self.path), flags_, 0o644)
       except FileExistsError:
         return False
       except OSError as e:

@@ -218,6 +218,10 @@ class StudyConfig:
     image-only models, the L2 eps bound, Haar levels and top-k sizes."""
     for step in steps:
       getattr(self, step).check()
+    batch = self.train.training.batch_size
+    if "train" in steps and self.data.train_size and batch > self.data.train_size:
+      raise UserError(f"--batch_size={batch} exceeds --train_size={self.data.train_size}: no "
+                      "full batch to train on; lower --batch_size")
     import tfhull.data  # pylint: disable=import-outside-toplevel
     shape = tfhull.data.input_shape(self.data.dataset)
     if shape is not None:
