@@ -805,9 +805,14 @@ def test_sigkilled_train_step_resumes_to_the_uninterrupted_weights(digits, refer
     (["--weight_decay=nan"], "--weight_decay=nan"),
     (["--force=typo"], "unknown step 'typo'"),
     (["--train_size=100"], "--batch_size=128 exceeds --train_size=100"),
+    (["--data_dir=/data"], "--data_dir applies to tfds: sources only"),
+    (["--dataset=npz:{tmp}/empty.npz"], "examples with no features"),
 ])
 def test_flags_fail_before_any_work(tmp_path, args, message):
   """Each bad flag is one line, within seconds, before any artifact (or TensorFlow) exists."""
+  np.savez(tmp_path / "empty.npz", x_train=np.zeros((4, 0), np.float32), y_train=np.arange(4) % 2,
+           x_test=np.zeros((2, 0), np.float32), y_test=np.arange(2) % 2)
+  args = [a.format(tmp=tmp_path) for a in args]
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
   start = time.time()
   out = subprocess.run([sys.executable, "-m", "pipelines.full", f"--output_root={tmp_path / 'r'}",

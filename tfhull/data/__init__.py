@@ -59,8 +59,13 @@ def check_options(spec: str, *, train_size: int = 0, test_size: int = 0,
   from tfhull.errors import UserError
   kind, arg = parse_spec(spec)
   if kind in ("idx", "npz"):
-    from tfhull import io  # Imports TensorFlow (gfile); only these sources need it here.
-    if not io.exists(arg):
+    if "://" in arg:
+      from tfhull import io  # Imports TensorFlow (gfile): only remote paths need it here.
+      exists = io.exists(arg)
+    else:
+      import os  # pylint: disable=import-outside-toplevel
+      exists = os.path.exists(arg)
+    if not exists:
       what = "directory" if kind == "idx" else "file"
       raise UserError(f"{kind}:{arg}: {what} does not exist; check the path in --dataset")
   for name, size in (("train_size", train_size), ("test_size", test_size)):

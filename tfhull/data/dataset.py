@@ -99,6 +99,9 @@ def validate(ds: Dataset) -> Dataset:
       raise UserError(f"{src}: x_{split} has shape {x.shape}; expected (n, H, W, C) or (n, d)")
     if x.shape[0] == 0:
       raise UserError(f"{src}: the {split} split is empty; supply data for both splits")
+    if not x[0].size:
+      raise UserError(f"{src}: x_{split} has shape {x.shape}: examples with no features; check "
+                      "the file")
     if y.shape != (x.shape[0],) or idx.shape != (x.shape[0],):
       raise UserError(f"{src}: x_{split} has {x.shape[0]} examples but y_{split} has shape "
                       f"{y.shape} (index {idx.shape}); labels must be (n,)")

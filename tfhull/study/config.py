@@ -50,6 +50,9 @@ class DataConfig:
 
   def check(self) -> None:
     import tfhull.data  # pylint: disable=import-outside-toplevel
+    if self.data_dir and not self.dataset.startswith("tfds:"):
+      raise UserError(f"--data_dir applies to tfds: sources only, not --dataset={self.dataset}; "
+                      "drop --data_dir")
     tfhull.data.check_options(self.dataset, train_size=self.train_size,
                               test_size=self.test_size, classes=list(self.classes),
                               label_noise=self.label_noise, corruption=self.corruption,
@@ -234,6 +237,9 @@ def check_shape(cfg: "StudyConfig", shape: Tuple[int, ...], steps) -> None:
   from tfhull import representations  # pylint: disable=import-outside-toplevel
   from tfhull.models import registry  # pylint: disable=import-outside-toplevel
   dim = math.prod(shape)
+  if not dim:
+    raise UserError(f"--dataset={cfg.data.dataset} has inputs of shape {shape}: examples with no "
+                    "features; check the file")
   if "train" in steps:
     name, _ = registry.parse_spec(cfg.train.model)
     if registry.REGISTRY[name].image_only and len(shape) != 3:

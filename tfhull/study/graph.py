@@ -121,13 +121,14 @@ def build(cfg: StudyConfig, replicas: int = 1) -> Graph:
 
   add("data", {}, cfg.data.key(), steps.data)
   add("train", {"data": "data"}, cfg.train.key(replicas), steps.train, resumable=True)
-  add("attack", {"data": "data", "train": "train"}, cfg.attack.key(), steps.attack)
   specs = cfg.features.specs()
   attack_splits = cfg.attack.query_splits() if cfg.features.adversarial else []
-  for spec in specs:
+  for spec in specs:  # Before the attack: a bad layer fails right after training.
     add(f"features/{spec}", _space_inputs(spec),
         {"space": spec, "source": "data", "batch_size": cfg.features.batch_size},
         steps.features)
+  add("attack", {"data": "data", "train": "train"}, cfg.attack.key(), steps.attack)
+  for spec in specs:
     if attack_splits:
       add(f"features/{spec}/attack", {**_space_inputs(spec), "attack": "attack"},
           {"space": spec, "source": "attack", "batch_size": cfg.features.batch_size},
