@@ -851,3 +851,46 @@ def test_two_concurrent_studies_share_one_build_per_artifact(tmp_path):
   for step in os.listdir(tmp_path):
     leftovers = [d for d in os.listdir(tmp_path / step) if "." in d]
     assert not leftovers, leftovers  # No temporaries, locks or replaced copies.
+
+
+def test_study_killed_in_training_resumes_to_the_same_numbers(tmp_path):
+  """A study SIGKILLed mid-training and run again gives the same payloads and metrics as an
+  uninterrupted run of the same flags."""
+  from tfhull import training  # pylint: disable=g-import-not-at-top
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  flags_ = [*TINY_STUDY, "--epochs=8"]
+
+  def run(root):
+    out = subprocess.run([sys.executable, "-m", "pipelines.full", f"--output_root={root}",
+                          *flags_], cwd=ROOT, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return {line.split()[0]: line.split()[1] for line in out.stdout.splitlines()
+            if line.startswith("  ") and len(line.split()) == 2 and str(root) in line}
+
+  whole = run(tmp_path / "a")
+  proc = subprocess.Popen([sys.executable, "-m", "pipelines.full",
+                           f"--output_root={tmp_path / 'b'}", *flags_], cwd=ROOT, env=env,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  checkpoint = None
+  while time.time() < deadline and proc.poll() is None and checkpoint is None:
+    for work in (tmp_path / "b" / "train").glob("*.work") if (tmp_path / "b" / "train").exists() \
+        else ():
+      if (work / training.CHECKPOINT).exists():
+        checkpoint = work / training.CHECKPOINT
+    time.sleep(0.05)
+  proc.kill()  # SIGKILL mid-training, after at least one epoch's checkpoint.
+  proc.wait()
+  assert checkpoint is not None, "training never wrote a checkpoint"
+  assert not list((tmp_path / "b" / "train").glob("*/metadata.json"))
+  resumed = run(tmp_path / "b")
+  assert list(resumed) == list(whole)
+  for key, uri in whole.items():
+    a, b = artifacts.load(uri), artifacts.load(resumed[key])
+    assert a.fingerprint == b.fingerprint, key
+    for name, digest in a.metadata["files"].items():
+      if name.endswith((".npz", ".json")) and "tensorboard" not in name and name != "history.json":
+        assert b.metadata["files"][name] == digest, (key, name)
+  assert (io.read_json(os.path.join(whole["report"], "metrics.json"))
+          == io.read_json(os.path.join(resumed["report"], "metrics.json")))
