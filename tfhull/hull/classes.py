@@ -96,5 +96,4 @@ def hull_membership(points, queries, *, abs_tol: Optional[float] = None,
   <w, a_i> <= b < <w, x> was certified (lower bound > 0).
   """
   res = project_onto_hull(points, queries, abs_tol=abs_tol, **solver_kwargs)
-  verdict = np.where(res.outside, "outside", np.where(res.inside, "inside", "undetermined"))
-  return Membership(verdict=verdict, result=res)
+  return Membership(verdict=res.verdict_names, result=res)

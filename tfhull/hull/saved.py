@@ -49,6 +49,11 @@ def measure(points, point_labels, queries, query_labels, num_classes, per_class,
 
   Returns (arrays, summary): every per-query field of the `HullResult` (and, with `per_class`
   and labels, the distance to every class hull), and its JSON-ready summary.
+
+  `verdict` is int8: 2 outside (certified, lower_bound > 0), 1 inside (distance <= abs_tol,
+  weights witness it), 0 undetermined (`tfhull.hull.solver.OUTSIDE/INSIDE/UNDETERMINED`); the
+  summary counts each verdict and the unconverged queries (`outside`, `inside`, `undetermined`,
+  `unconverged`).
   """
   logging.info("hull [%s]: %d queries vs the hull of %d training points (d=%d)", label,
                len(queries), len(points), points.shape[1])
@@ -56,7 +61,7 @@ def measure(points, point_labels, queries, query_labels, num_classes, per_class,
   arrays = {
       "distance": res.distance, "lower_bound": res.lower_bound,
       "upper_bound": res.upper_bound, "rel_gap": res.rel_gap, "outside": res.outside,
-      "inside": res.inside, "converged": res.converged,
+      "inside": res.inside, "verdict": res.verdict, "converged": res.converged,
       "projection": res.projection.astype(np.float32), "support": res.support,
       "weights": res.weights, "nnz": res.nnz, "nearest_index": res.nearest_index,
       "nearest_distance": res.nearest_distance,

@@ -15,35 +15,60 @@ A is processed in chunks (n is bounded by host memory, not device memory) and, u
 
 The certificate (weak duality, w = r/|r|): upper bound |x - A^T alpha|, computed in float64 on the
 host from the returned weights, and lower bound <w, x> - max_i <w, a_i>. The max comes from the
-full pass (true float32 or float64 matmuls): its top candidates are rescored exactly in float64 and
-every other point is bounded by its matmul score plus the rounding allowance
-sqrt(d) eps |w| max_i |a_i - mean|.
+full pass (true float32 or float64 matmuls): every candidate of its top-m list is rescored in
+float64, and every other point is bounded by the m-th matmul score plus Higham's worst-case
+inner-product bound gamma_d |w| max_i |a_i - mean| (gamma_d = d u / (1 - d u), u the unit
+roundoff of the compute dtype; any summation order) and the rounding of the stored points; a
+float64 allowance of the same form covers the host-side arithmetic. The lower bound is the
+running maximum over passes, and never exceeds the upper bound.
+
+Verdict per query (mutually exclusive, `HullResult.verdict`): OUTSIDE when the lower bound is
+positive (certified, with the separating hyperplane), else INSIDE when the upper bound is at most
+abs_tol (witnessed by the weights), else UNDETERMINED.
 """
 
 import dataclasses
 import math
 from typing import Any, Optional
 
+from absl import logging
 import numpy as np
 
 from tfhull.hull import backend
 from tfhull.hull import kernels
 
 
+# Verdict codes (`HullResult.verdict`, int8; saved as such by `tfhull.hull.saved.measure`).
+UNDETERMINED = 0  # Neither certified outside nor within abs_tol, within max_passes.
+INSIDE = 1        # upper_bound <= abs_tol, witnessed by the weights (eps-inside); not OUTSIDE.
+OUTSIDE = 2       # lower_bound > 0: certified outside, with a separating hyperplane.
+VERDICT_NAMES = ("undetermined", "inside", "outside")  # Indexed by the code.
+
+
+def verdicts(lower_bound: np.ndarray, upper_bound: np.ndarray, abs_tol: np.ndarray) -> np.ndarray:
+  """(q,) int8 verdict codes: OUTSIDE if lower_bound > 0, else INSIDE if upper_bound <= abs_tol,
+  else UNDETERMINED. A query certified outside at a distance below abs_tol is OUTSIDE."""
+  return np.where(lower_bound > 0, OUTSIDE,
+                  np.where(upper_bound <= abs_tol, INSIDE, UNDETERMINED)).astype(np.int8)
+
+
 @dataclasses.dataclass(frozen=True)
 class HullResult:
   """Distances of q queries to the convex hull of n points in d dimensions (numpy arrays).
 
-  `lower_bound <= exact distance <= upper_bound` is certified (up to the stated rounding
-  allowance); `distance` is `upper_bound`, attained by `projection = points[support] @ weights`.
+  `lower_bound <= exact distance <= upper_bound` is certified (worst-case rounding bounds, see
+  the module docstring); `distance` is `upper_bound`, attained by
+  `projection = points[support] @ weights`. `outside`, `inside` and the undetermined rest are
+  mutually exclusive (`verdict`).
   """
   distance: np.ndarray          # (q,) float64, |x - projection|.
   lower_bound: np.ndarray       # (q,) float64, >= 0.
   upper_bound: np.ndarray       # (q,) float64.
   rel_gap: np.ndarray           # (q,) (upper - lower) / upper.
   outside: np.ndarray           # (q,) bool, certified: lower_bound > 0.
-  inside: np.ndarray            # (q,) bool, distance <= abs_tol (eps-inside; weights witness it).
-  converged: np.ndarray         # (q,) bool, rel_gap <= rel_tol or inside.
+  inside: np.ndarray            # (q,) bool, distance <= abs_tol (eps-inside; weights witness it)
+                                # and not `outside`.
+  converged: np.ndarray         # (q,) bool, rel_gap <= rel_tol or distance <= abs_tol.
   projection: np.ndarray        # (q, d) float64, the closest point of the hull found.
   support: np.ndarray           # (q, k) int64 indices into points, -1 padded, by weight.
   weights: np.ndarray           # (q, k) float64 >= 0, rows sum to 1.
@@ -56,6 +81,30 @@ class HullResult:
   passes: np.ndarray            # (q,) full passes over the points (the nearest-neighbour one too).
   iterations: np.ndarray        # (q,) restricted Frank-Wolfe steps.
   rel_tol: float = 1e-4
+  verdict: Optional[np.ndarray] = None  # (q,) int8: OUTSIDE (2), INSIDE (1), UNDETERMINED (0);
+                                        # derived from outside/inside when not given.
+
+  def __post_init__(self):
+    if self.verdict is None:
+      code = np.where(self.outside, OUTSIDE, np.where(self.inside, INSIDE, UNDETERMINED))
+      object.__setattr__(self, "verdict", code.astype(np.int8))
+
+  @property
+  def undetermined(self) -> np.ndarray:
+    """(q,) bool: neither outside nor inside."""
+    return self.verdict == UNDETERMINED
+
+  @property
+  def verdict_names(self) -> np.ndarray:
+    """(q,) str: 'outside', 'inside' or 'undetermined'."""
+    return np.asarray(VERDICT_NAMES, dtype=object)[self.verdict].astype(str)
+
+  def counts(self) -> dict[str, int]:
+    """Queries per verdict, and those not converged (any verdict)."""
+    return {"outside": int(np.sum(self.verdict == OUTSIDE)),
+            "inside": int(np.sum(self.verdict == INSIDE)),
+            "undetermined": int(np.sum(self.verdict == UNDETERMINED)),
+            "unconverged": int(np.sum(~self.converged))}
 
   @property
   def ratio_to_nearest(self) -> np.ndarray:
@@ -69,6 +118,8 @@ class HullResult:
       return {p: float(np.percentile(a, p)) for p in (5, 25, 50, 75, 95)} if a.size else {}
     return {
         "queries": int(self.distance.size),
+        **self.counts(),
+        "fraction_undetermined": float(np.mean(self.undetermined)) if self.verdict.size else 0.0,
         "fraction_outside_certified": float(np.mean(self.outside)) if self.outside.size else 0.0,
         "fraction_inside": float(np.mean(self.inside)) if self.inside.size else 0.0,
         "fraction_converged": float(np.mean(self.converged)) if self.converged.size else 0.0,
@@ -92,6 +143,9 @@ class SolverConfig:
   batch_size: int = 256          # Queries solved together (static shape).
   working_set_size: int = 128    # K slots per query; must exceed the support size + m.
   atoms_per_pass: int = 16       # m violators added per pass.
+  certify_candidates: int = 64   # Top-scoring points per pass rescored in float64 for the
+                                 # certificate (>= atoms_per_pass); the rest get the worst-case
+                                 # rounding allowance, so more candidates = tighter bounds.
   chunk_size: int = 16384        # Rows of A per pricing matmul.
   device_bytes: int = 4 << 30    # Keep A on the device up to this size; beyond, stream chunks.
   refresh_every: int = 32        # Gram-space steps between exact residual refreshes.
@@ -238,7 +292,9 @@ def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Option
     raise ValueError(f"queries have {x.shape[1]} dimensions but points have {a.shape[1]}; "
                      "use the same space (and flattening) for both")
   with backend.full_precision_matmuls():
-    return _solve(a, x, cfg, strategy)
+    res = _solve(a, x, cfg, strategy)
+  _report_unconverged(res, cfg.max_passes)
+  return res
 
 
 def _check_config(cfg: SolverConfig) -> None:
@@ -250,6 +306,8 @@ def _check_config(cfg: SolverConfig) -> None:
                "refresh_every", "max_inner_steps"):
     if getattr(cfg, name) < 1:
       raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+  if cfg.certify_candidates < 1:
+    raise ValueError(f"certify_candidates must be >= 1, got {cfg.certify_candidates}")
   if cfg.dtype not in ("float32", "float64"):
     raise ValueError(f"dtype must be float32 or float64, got {cfg.dtype!r}")
   if cfg.dtype == "float64" and backend.name() == "jax":
@@ -270,7 +328,7 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
   m = min(cfg.atoms_per_pass, n)
   k = max(min(cfg.working_set_size, _pow2(n)), m)
   b = max(1, min(cfg.batch_size, q))
-  pricer = _Pricer(a_c, cfg, m, strategy)
+  pricer = _Pricer(a_c, cfg, min(max(m, cfg.certify_candidates), n), strategy)
   insert = backend.compile_fn(kernels.insert_atoms)
   combine = backend.compile_fn(kernels.combine)
   solve = backend.compile_fn(
@@ -306,7 +364,8 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   x32 = xc.astype(dt)
   x_dev = backend.to_device(x32)
   norm_x = np.linalg.norm(xc, axis=1)
-  rounding = math.sqrt(d) * eps
+  rounding = math.sqrt(d) * eps  # Typical-case rounding: sets the abs_tol floor, not the bounds.
+  bounds = _RoundingBounds(d, cfg.dtype, max_norm_a, norm_x)
 
   # Pass 1: nearest neighbours (warm start and the d_NN baseline).
   vals, idx = pricer(x32, nearest=True)
@@ -320,13 +379,14 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   gram = backend.to_device(np.zeros((bsz, k, k), dt))
   alpha0 = np.zeros((bsz, k), dt)
   slots, vecs, gram = insert(slots, vecs, gram, backend.to_device(alpha0),
-                             backend.to_device(idx.astype(np.int32)),
-                             backend.to_device(a_c[np.maximum(idx, 0)]),
-                             backend.to_device(vals > kernels.NEG / 2))
+                             backend.to_device(idx[:, :m].astype(np.int32)),
+                             backend.to_device(a_c[np.maximum(idx[:, :m], 0)]),
+                             backend.to_device(vals[:, :m] > kernels.NEG / 2))
   alpha0[:, 0] = 1.0  # The nearest neighbour (candidate 0) went into slot 0.
   alpha = backend.to_device(alpha0)
 
   active = real.copy()
+  best_lb = np.full(bsz, -np.inf)
   res = {
       "lower_bound": np.zeros(bsz), "normal": np.zeros((bsz, d)), "offset": np.zeros(bsz),
       # Start from the warm start, so padding rows (never active) are well-formed too.
@@ -361,16 +421,18 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
     r32 = r.astype(dt)
     w = r32.astype(np.float64)
     vals, idx = pricer(r32, nearest=False)
-    rn = np.linalg.norm(w, axis=1)
+    lb, top, rn = _pass_lower_bound(a, mu, xc, w, vals, idx, bounds)
     safe = np.maximum(rn, 1e-300)
-    top = _certified_max(a, mu, w, vals, idx, rounding * rn * max_norm_a)
-    lb = np.where(rn > 0, ((w * xc).sum(1) - top) / safe, 0.0)
-    relgap = np.where(ub > 0, (ub - np.maximum(lb, 0.0)) / np.maximum(ub, 1e-300), 0.0)
-    done = np.logical_or(relgap <= margin * cfg.rel_tol, ub <= margin * abs_tol)
     upd = active
-    res["lower_bound"][upd] = np.maximum(lb, 0.0)[upd]
-    res["normal"][upd] = (w / safe[:, None])[upd]
-    res["offset"][upd] = (top / safe)[upd]  # Centred; the mean is added in `result`.
+    # The lower bound is the running maximum over passes (each pass's bound is valid on its own);
+    # the hyperplane is the one of the best pass.
+    better = np.logical_and(upd, lb > best_lb)
+    best_lb = np.where(better, lb, best_lb)
+    res["lower_bound"] = np.maximum(best_lb, 0.0)
+    res["normal"][better] = (w / safe[:, None])[better]
+    res["offset"][better] = (top / safe)[better]  # Centred; the mean is added in `result`.
+    relgap = np.where(ub > 0, (ub - res["lower_bound"]) / np.maximum(ub, 1e-300), 0.0)
+    done = np.logical_or(relgap <= margin * cfg.rel_tol, ub <= margin * abs_tol)
     res["slots"][upd] = backend.to_numpy(slots).astype(np.int64)[upd]
     res["alpha"][upd] = backend.to_numpy(alpha).astype(np.float64)[upd]
     res["passes"][upd] += 1
@@ -379,6 +441,7 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
     if not active.any():
       break
     rp = (w * (xc - r)).sum(1)  # <r, p>: atoms scoring above it improve the objective.
+    vals, idx = vals[:, :m], idx[:, :m]
     ok = np.logical_and(vals > rp[:, None], active[:, None])
     slots, vecs, gram = insert(slots, vecs, gram, alpha, backend.to_device(idx.astype(np.int32)),
                                backend.to_device(a_c[np.maximum(idx, 0)]), backend.to_device(ok))
@@ -390,6 +453,7 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   res["projection"] = _combine(a, mu, res["slots"], al)
   ub = np.linalg.norm(xc - res["projection"], axis=1)
   res["upper_bound"] = ub
+  res["lower_bound"] = np.minimum(res["lower_bound"], ub)  # Both valid: lb <= d* <= ub.
   res["rel_gap"] = np.where(ub > 0, (ub - res["lower_bound"]) / np.maximum(ub, 1e-300), 0.0)
   res["converged"] = np.logical_or(res["rel_gap"] <= cfg.rel_tol, ub <= abs_tol)
   return res
@@ -433,20 +497,68 @@ def _polish(a, mu, xc, slots, alpha, r, ub, rows) -> bool:
   return changed
 
 
-def _certified_max(a, mu, w, vals, idx, allowance, exact_top: int = 4) -> np.ndarray:
-  """Upper bound on max_i <w, a_i - mu> per query from the pricing pass's top-m list.
+def gamma(k: int, u: float) -> float:
+  """Higham's gamma_k = k u / (1 - k u): |fl(<x, y>) - <x, y>| <= gamma_k sum_j |x_j y_j| for a
+  k-term inner product in any summation order (u: unit roundoff)."""
+  if k * u >= 0.5:
+    raise ValueError(f"gamma_k undefined for k = {k}, u = {u}")
+  return k * u / (1.0 - k * u)
 
-  The first `exact_top` candidates are rescored exactly in float64; every other point scored at
-  most vals[:, exact_top] in the matmul, so its true score is below that plus the rounding
-  allowance sqrt(d) eps |w| max|a_i - mu|. Rigorous, and usually tight (the exact rescoring).
+
+@dataclasses.dataclass(frozen=True)
+class _RoundingBounds:
+  """Worst-case rounding allowances of one batch's certificate (per unit |w|).
+
+  price: the pricing matmul <w, a32_i> in the compute dtype against the exact <w, a_i - mu>:
+    gamma_d(u) |w| |a32_i| (the matmul) + u |w| |a_i - mu| (rounding of the stored centred
+    points), bounded with the largest stored norm.
+  host: the float64 rescoring and <w, x - mu> on the host: gamma_{d+2}(u64) |w| (|x - mu| +
+    max_i |a_i - mu|) per query (B,).
   """
-  j = min(exact_top, vals.shape[1])
-  cand = np.maximum(idx[:, :j], 0)
-  exact = np.einsum("bjd,bd->bj", a[cand].astype(np.float64) - mu, w)
-  exact = np.where(idx[:, :j] >= 0, exact, -np.inf)
-  rest = vals[:, min(j, vals.shape[1] - 1)] + allowance
-  rest = np.where(idx[:, min(j, vals.shape[1] - 1)] >= 0, rest, -np.inf)
+  price: float
+  host: np.ndarray
+
+  def __init__(self, d: int, dtype: str, max_norm_a: float, norm_x: np.ndarray):
+    u = float(np.finfo(dtype).eps) / 2
+    u64 = float(np.finfo(np.float64).eps) / 2
+    a_max = max_norm_a * (1.0 + 4 * u)  # Covers both the stored and the exact centred norms.
+    object.__setattr__(self, "price", (gamma(d, u) + u) * a_max * (1.0 + 4 * u64))
+    object.__setattr__(self, "host", gamma(d + 2, u64) * 2.0 * (norm_x + a_max))
+
+
+def certified_max(a, mu, w, vals, idx, allowance) -> np.ndarray:
+  """Upper bound on max_i <w, a_i - mu> per query (B,) from a pricing pass's top-m list.
+
+  Every listed candidate is rescored in float64; every other point scored at most vals[:, -1]
+  in the matmul, so its exact score is below that plus `allowance` (B,) (worst-case rounding,
+  `_RoundingBounds.price` |w|). A list with unused (-1) entries held every point.
+
+  Args:
+    a: (n, d) points; mu: (d,) centre; w: (B, d) float64 directions.
+    vals: (B, m) matmul scores, descending; idx: (B, m) int indices, -1 unused.
+    allowance: (B,) rounding allowance of unlisted points.
+  """
+  exact = np.empty(idx.shape)
+  for s in range(0, idx.shape[0], 16):  # Bounded float64 temporaries.
+    cand = a[np.maximum(idx[s:s + 16], 0)].astype(np.float64) - mu  # (b, m, d)
+    exact[s:s + 16] = np.einsum("bjd,bd->bj", cand, w[s:s + 16])
+  exact = np.where(idx >= 0, exact, -np.inf)
+  rest = np.where(idx[:, -1] >= 0, vals[:, -1] + allowance, -np.inf)
   return np.maximum(exact.max(axis=1), rest)
+
+
+def _pass_lower_bound(a, mu, xc, w, vals, idx, bounds: _RoundingBounds):
+  """Certified lower bound on the distance from one pricing pass, with direction w (B, d).
+
+  Returns (lb (B,) (may be negative; -inf where w = 0), top (B,) certified max_i <w, a_i - mu>,
+  |w| (B,)). lb = (<w, x - mu> - top - host allowance) / |w|.
+  """
+  rn = np.linalg.norm(w, axis=1)
+  top = certified_max(a, mu, w, vals, idx, bounds.price * rn)
+  num = (w * xc).sum(1) - top - bounds.host * rn
+  lb = num / np.maximum(rn, 1e-300)
+  lb = np.where(lb > 0, lb * (1.0 - 1e-14), lb)  # The division's own rounding.
+  return np.where(rn > 0, lb, -np.inf), top, rn
 
 
 def _combine(a: np.ndarray, mu: np.ndarray, slots: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -489,12 +601,22 @@ class _Outputs:
     lb = cat("lower_bound", (q,), np.float64)
     normal = cat("normal", (q, d), np.float64)
     tol = cat("abs_tol", (q,), np.float64)
+    verdict = verdicts(lb, ub, tol)
     return HullResult(
         distance=ub, lower_bound=lb, upper_bound=ub, rel_gap=cat("rel_gap", (q,), np.float64),
-        outside=lb > 0, inside=ub <= tol, converged=cat("converged", (q,), bool),
+        outside=verdict == OUTSIDE, inside=verdict == INSIDE, verdict=verdict,
+        converged=cat("converged", (q,), bool),
         projection=cat("projection", (q, d), np.float64) + mu, support=slots, weights=alpha,
         nnz=nnz, nearest_index=cat("nearest_index", (q,), np.int64),
         nearest_distance=cat("nearest_distance", (q,), np.float64),
         hyperplane_normal=normal, hyperplane_offset=cat("offset", (q,), np.float64) + normal @ mu,
         abs_tol=tol, passes=cat("passes", (q,), np.int64),
         iterations=cat("iterations", (q,), np.int64), rel_tol=rel_tol)
+
+
+def _report_unconverged(res: HullResult, max_passes: int) -> None:
+  c = res.counts()
+  if c["unconverged"] or c["undetermined"]:
+    logging.warning("hull solver: %d of %d queries not converged within max_passes=%d "
+                    "(verdicts: %d outside, %d inside, %d undetermined)", c["unconverged"],
+                    res.distance.size, max_passes, c["outside"], c["inside"], c["undetermined"])
