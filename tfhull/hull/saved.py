@@ -76,11 +76,16 @@ def measure(points, point_labels, queries, query_labels, num_classes, per_class,
     pc = per_class_distances(points, point_labels, queries, query_labels,
                                   num_classes=num_classes, strategy=strategy, **solver)
     arrays.update(class_upper_bound=pc.upper_bound, class_lower_bound=pc.lower_bound,
+                  class_verdict=pc.verdict, class_converged=pc.converged,
                   own_class_distance=pc.own_distance,
                   nearest_other_class=pc.nearest_other_class,
                   nearest_other_class_distance=pc.nearest_other_distance)
     summary.update(
         median_own_class_distance=float(np.median(pc.own_distance)),
         median_nearest_other_class_distance=float(np.median(pc.nearest_other_distance)),
-        fraction_certified_closer_to_own_class=float(np.mean(pc.closer_to_own)))
+        fraction_certified_closer_to_own_class=float(np.mean(pc.closer_to_own)),
+        class_hulls={"outside": int(np.sum(pc.verdict == 2)),
+                     "inside": int(np.sum(pc.verdict == 1)),
+                     "undetermined": int(np.sum(pc.verdict == 0)),
+                     "unconverged": int(np.sum(~pc.converged))})
   return arrays, summary

@@ -149,15 +149,22 @@ class SolverConfig:
   chunk_size: int = 16384        # Rows of A per pricing matmul.
   device_bytes: int = 4 << 30    # Keep A on the device up to this size; beyond, stream chunks.
   refresh_every: int = 32        # Gram-space steps between exact residual refreshes.
-  max_inner_steps: int = 4096    # Restricted Frank-Wolfe steps per pass.
+  max_inner_steps: int = 256     # Restricted Frank-Wolfe steps per pass (stragglers continue
+                                 # after the next pricing pass, in a compacted batch).
   subspace_steps: int = 8        # Conjugate-gradient steps of each subspace (minor-cycle) step,
   subspace_every: int = 4        # taken every this many refresh rounds (0 steps: never),
   subspace_below: float = 0.05   # by queries whose residual is below this fraction of d_NN.
-  polish_max_dim: int = 512      # Near/inside queries (residual below subspace_below x d_NN)
+  polish_max_dim: int = 4096     # Near/inside queries (residual below subspace_below x d_NN)
                                  # of problems with d <= this get an exact float64 NNLS solve
                                  # on their working set after each pass (0: never).
+  gram_state: bool = True        # Restricted-solve refreshes in Gram space (False: p-space).
+  compact: bool = True           # Converged queries leave the batch: the device state shrinks
+                                 # to a quarter when at most a quarter of its queries are live.
   dtype: str = "float32"         # Compute dtype: float32 or float64.
-  progress: bool = False         # tqdm progress bar over batches.
+  progress: Optional[bool] = None  # tqdm bar (queries, batches, passes, live queries) on stderr:
+                                 # True always, False never, None once a solve has run
+  progress_delay_s: float = 3.0  # this many seconds.
+  progress_label: str = ""       # Prefix of the bar's description (e.g. "class 3/10: ").
 
 
 def _pow2(n: int) -> int:
@@ -188,8 +195,11 @@ class _Pricer:
     n, d = a_c.shape
     self.m = m
     self.dtype = cfg.dtype
-    # Chunks of a power-of-two size when n is small, so nearby n (per-class hulls) share traces.
-    chunk = max(min(cfg.chunk_size, _pow2(n)), m, 8)
+    # Equal chunks of at most chunk_size rows, rounded up to a multiple of 128 (so nearby n share
+    # traces): the padding is under 128 rows per chunk, not up to the next power of two.
+    n_chunks = -(-n // cfg.chunk_size)
+    grain = 128 if cfg.chunk_size >= 128 else 8
+    chunk = max(-(-(-(-n // n_chunks)) // grain) * grain, m)
     n_chunks = -(-n // chunk)
     self.strategy = strategy
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
@@ -329,40 +339,66 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
   k = max(min(cfg.working_set_size, _pow2(n)), m)
   b = max(1, min(cfg.batch_size, q))
   pricer = _Pricer(a_c, cfg, min(max(m, cfg.certify_candidates), n), strategy)
-  insert = backend.compile_fn(kernels.insert_atoms)
+  if cfg.gram_state:
+    # Gram-space working sets read their points from the device copy of A (or, when A streams
+    # from the host, from a host-gathered table of the rows they need).
+    table = None if pricer.stream else backend.to_device(a_c)
+    insert = _GramInserter(backend.compile_fn(kernels.insert_gram), a_c, table)
+  else:
+    insert = backend.compile_fn(kernels.insert_atoms)
   combine = backend.compile_fn(kernels.combine)
   solve = backend.compile_fn(
       kernels.restricted_solve, refresh_every=cfg.refresh_every,
       max_refreshes=max(1, cfg.max_inner_steps // cfg.refresh_every),
-      cg_steps=cfg.subspace_steps, subspace_every=cfg.subspace_every)
+      cg_steps=cfg.subspace_steps, subspace_every=cfg.subspace_every,
+      gram_state=cfg.gram_state)
 
   out = _Outputs(q, d)
-  starts = range(0, q, b)
-  if cfg.progress:
-    import tqdm  # pylint: disable=g-import-not-at-top
-    starts = tqdm.tqdm(starts, desc=f"hull ({n} points, d={d})", unit="batch")
-  for start in starts:
+  bar = _progress_bar(cfg, total=q, desc=f"{cfg.progress_label}hull (n={n}, d={d})")
+  n_batches = -(-q // b)
+  for i, start in enumerate(range(0, q, b)):
     rows = slice(start, min(start + b, q))
     xb = np.zeros((b, d), np.float64)
     xb[:rows.stop - rows.start] = x[rows]
     xb[rows.stop - rows.start:] = x[rows][:1]  # Padding: copies of a real query.
     real = np.arange(b) < rows.stop - rows.start
+
+    def on_pass(p, live, i=i):
+      if bar is not None:
+        bar.set_postfix_str(f"batch {i + 1}/{n_batches} pass {p}/{cfg.max_passes} "
+                            f"live {live}", refresh=False)
+        bar.update(0)
     res = _solve_batch(a, a_c, mu, xb - mu, real, pricer, insert, combine, solve, cfg, m, k, eps,
-                       max_norm_a)
+                       max_norm_a, on_pass)
     out.put(rows, {key: val[real] for key, val in res.items()})
-    if cfg.progress:
-      starts.set_postfix(outside=f"{np.mean(out.outside[:rows.stop]):.2f}",
-                         passes=f"{np.mean(out.passes[:rows.stop]):.1f}")
+    if bar is not None:
+      done = rows.stop
+      bar.set_postfix_str(
+          f"batch {i + 1}/{n_batches} outside {np.sum(out.outside[:done])} unconverged "
+          f"{np.sum(~out.converged[:done])} passes {np.mean(out.passes[:done]):.1f}",
+          refresh=False)
+      bar.update(rows.stop - rows.start)
+  if bar is not None:
+    bar.close()
   return out.result(mu, cfg.rel_tol)
 
 
+def _progress_bar(cfg: SolverConfig, total: int, desc: str):
+  """A tqdm bar on stderr: always with progress=True, never with False, and with None (default)
+  only once the solve has run `progress_delay_s` seconds."""
+  if cfg.progress is False:
+    return None
+  import tqdm  # pylint: disable=g-import-not-at-top
+  return tqdm.tqdm(total=total, desc=desc, unit="query", mininterval=1.0,
+                   delay=0.0 if cfg.progress else cfg.progress_delay_s)
+
+
 def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k, eps,
-                 max_norm_a):
+                 max_norm_a, on_pass=lambda p, live: None):
   """One batch of B (padded) centred queries xc (B, d) float64; returns per-query arrays."""
   bsz, d = xc.shape
   dt = cfg.dtype
   x32 = xc.astype(dt)
-  x_dev = backend.to_device(x32)
   norm_x = np.linalg.norm(xc, axis=1)
   rounding = math.sqrt(d) * eps  # Typical-case rounding: sets the abs_tol floor, not the bounds.
   bounds = _RoundingBounds(d, cfg.dtype, max_norm_a, norm_x)
@@ -375,17 +411,22 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   abs_tol = np.maximum(cfg.abs_tol if cfg.abs_tol is not None else 1e-4 * d_nn, floor)
 
   slots = backend.to_device(np.full((bsz, k), -1, np.int32))
-  vecs = backend.to_device(np.zeros((bsz, k, d), dt))
   gram = backend.to_device(np.zeros((bsz, k, k), dt))
   alpha0 = np.zeros((bsz, k), dt)
-  slots, vecs, gram = insert(slots, vecs, gram, backend.to_device(alpha0),
-                             backend.to_device(idx[:, :m].astype(np.int32)),
-                             backend.to_device(a_c[np.maximum(idx[:, :m], 0)]),
-                             backend.to_device(vals[:, :m] > kernels.NEG / 2))
+  x_dev = backend.to_device(x32)
+  if cfg.gram_state:
+    vecs = gram  # Unused by the Gram-space kernels (a placeholder argument).
+    slots, gram = insert(slots, gram, backend.to_device(alpha0), idx[:, :m],
+                         vals[:, :m] > kernels.NEG / 2, x_dev)
+  else:
+    vecs = backend.to_device(np.zeros((bsz, k, d), dt))
+    slots, vecs, gram = insert(slots, vecs, gram, backend.to_device(alpha0),
+                               backend.to_device(idx[:, :m].astype(np.int32)),
+                               backend.to_device(a_c[np.maximum(idx[:, :m], 0)]),
+                               backend.to_device(vals[:, :m] > kernels.NEG / 2))
   alpha0[:, 0] = 1.0  # The nearest neighbour (candidate 0) went into slot 0.
   alpha = backend.to_device(alpha0)
 
-  active = real.copy()
   best_lb = np.full(bsz, -np.inf)
   res = {
       "lower_bound": np.zeros(bsz), "normal": np.zeros((bsz, d)), "offset": np.zeros(bsz),
@@ -394,57 +435,87 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
       "passes": np.ones(bsz, np.int64), "iterations": np.zeros(bsz, np.int64),
       "nearest_index": nearest, "nearest_distance": d_nn, "abs_tol": abs_tol,
   }
-  abs_tol2 = backend.to_device(((0.5 * abs_tol) ** 2).astype(dt))
-  subspace_r2 = backend.to_device(((cfg.subspace_below * d_nn) ** 2).astype(dt))
   inner_rel = backend.to_device(np.asarray(0.25 * cfg.rel_tol, dt))
+  # The working view: `rows` (b,) are the batch rows held by the device state, `live` those still
+  # being solved. Converged queries leave it: when at most a quarter is live, the state is
+  # compacted (gathered) into a batch a quarter the size (at least _MIN_BUCKET rows).
+  rows = np.arange(bsz)
+  live = real.copy()
   # Passes converge on float32 quantities; the final interval is recomputed exactly below, so
   # keep a hair of margin to the tolerances.
   margin = 1.0 - 1e-3
-  for _ in range(cfg.max_passes - 1):
+  for p in range(2, cfg.max_passes + 1):
+    on_pass(p, int(live.sum()))
+    xv, nv = xc[rows], d_nn[rows]
+    abs_tol2 = backend.to_device(((0.5 * abs_tol[rows]) ** 2).astype(dt))
+    subspace_r2 = backend.to_device(((cfg.subspace_below * nv) ** 2).astype(dt))
     if d <= min(_PRESOLVE_DIM, cfg.polish_max_dim):
       # Low dimension: the exact solve on each working set first, so queries already inside
       # their working set's hull skip the Frank-Wolfe steps altogether.
       alpha_np = backend.to_numpy(alpha).astype(np.float64)
-      r0 = xc - _combine(a, mu, backend.to_numpy(slots).astype(np.int64), alpha_np)
-      if _polish(a, mu, xc, backend.to_numpy(slots), alpha_np, r0, np.linalg.norm(r0, axis=1),
-                 np.nonzero(active)[0]):
+      r0 = xv - _combine(a, mu, backend.to_numpy(slots).astype(np.int64), alpha_np)
+      if _polish(a, mu, xv, backend.to_numpy(slots), alpha_np, r0, np.linalg.norm(r0, axis=1),
+                 np.nonzero(live)[0]):
         alpha = backend.to_device(alpha_np.astype(dt))
-    alpha, its = solve(x_dev, vecs, gram, alpha, slots, backend.to_device(active), abs_tol2,
+    alpha, its = solve(x_dev, vecs, gram, alpha, slots, backend.to_device(live), abs_tol2,
                        subspace_r2, inner_rel)
-    r = xc - backend.to_numpy(combine(alpha, vecs)).astype(np.float64)
+    if cfg.gram_state:  # Exactly, in float64, from the support rows.
+      r = xv - _combine(a, mu, backend.to_numpy(slots).astype(np.int64),
+                        backend.to_numpy(alpha).astype(np.float64))
+    else:
+      r = xv - backend.to_numpy(combine(alpha, vecs)).astype(np.float64)
     ub = np.linalg.norm(r, axis=1)
-    near = active & (ub <= cfg.subspace_below * d_nn)
+    near = live & (ub <= cfg.subspace_below * nv)
     if d <= cfg.polish_max_dim and near.any():
       alpha_np = backend.to_numpy(alpha).astype(np.float64)
-      if _polish(a, mu, xc, backend.to_numpy(slots), alpha_np, r, ub, np.nonzero(near)[0]):
+      if _polish(a, mu, xv, backend.to_numpy(slots), alpha_np, r, ub, np.nonzero(near)[0]):
         alpha = backend.to_device(alpha_np.astype(dt))
     r32 = r.astype(dt)
     w = r32.astype(np.float64)
     vals, idx = pricer(r32, nearest=False)
-    lb, top, rn = _pass_lower_bound(a, mu, xc, w, vals, idx, bounds)
+    lb, top, rn = _pass_lower_bound(a, mu, xv, w, vals, idx, bounds.take(rows))
     safe = np.maximum(rn, 1e-300)
-    upd = active
     # The lower bound is the running maximum over passes (each pass's bound is valid on its own);
     # the hyperplane is the one of the best pass.
-    better = np.logical_and(upd, lb > best_lb)
-    best_lb = np.where(better, lb, best_lb)
-    res["lower_bound"] = np.maximum(best_lb, 0.0)
-    res["normal"][better] = (w / safe[:, None])[better]
-    res["offset"][better] = (top / safe)[better]  # Centred; the mean is added in `result`.
-    relgap = np.where(ub > 0, (ub - res["lower_bound"]) / np.maximum(ub, 1e-300), 0.0)
-    done = np.logical_or(relgap <= margin * cfg.rel_tol, ub <= margin * abs_tol)
-    res["slots"][upd] = backend.to_numpy(slots).astype(np.int64)[upd]
-    res["alpha"][upd] = backend.to_numpy(alpha).astype(np.float64)[upd]
-    res["passes"][upd] += 1
-    res["iterations"][upd] += backend.to_numpy(its).astype(np.int64)[upd]
-    active = np.logical_and(active, ~done)
-    if not active.any():
+    better = np.logical_and(live, lb > best_lb[rows])
+    tgt = rows[better]
+    best_lb[tgt] = lb[better]
+    res["normal"][tgt] = (w / safe[:, None])[better]
+    res["offset"][tgt] = (top / safe)[better]  # Centred; the mean is added in `result`.
+    lower = np.maximum(best_lb[rows], 0.0)
+    relgap = np.where(ub > 0, (ub - lower) / np.maximum(ub, 1e-300), 0.0)
+    done = np.logical_or(relgap <= margin * cfg.rel_tol, ub <= margin * abs_tol[rows])
+    tgt = rows[live]
+    res["slots"][tgt] = backend.to_numpy(slots).astype(np.int64)[live]
+    res["alpha"][tgt] = backend.to_numpy(alpha).astype(np.float64)[live]
+    res["passes"][tgt] += 1
+    res["iterations"][tgt] += backend.to_numpy(its).astype(np.int64)[live]
+    live = np.logical_and(live, ~done)
+    if not live.any():
       break
-    rp = (w * (xc - r)).sum(1)  # <r, p>: atoms scoring above it improve the objective.
+    rp = (w * (xv - r)).sum(1)  # <r, p>: atoms scoring above it improve the objective.
     vals, idx = vals[:, :m], idx[:, :m]
-    ok = np.logical_and(vals > rp[:, None], active[:, None])
-    slots, vecs, gram = insert(slots, vecs, gram, alpha, backend.to_device(idx.astype(np.int32)),
-                               backend.to_device(a_c[np.maximum(idx, 0)]), backend.to_device(ok))
+    ok = np.logical_and(vals > rp[:, None], live[:, None])
+    if cfg.gram_state:
+      slots, gram = insert(slots, gram, alpha, idx, ok, x_dev)
+      vecs = gram
+    else:
+      slots, vecs, gram = insert(slots, vecs, gram, alpha, backend.to_device(idx.astype(np.int32)),
+                                 backend.to_device(a_c[np.maximum(idx, 0)]),
+                                 backend.to_device(ok))
+    if cfg.compact and len(rows) > _MIN_BUCKET and 4 * live.sum() <= len(rows):
+      size = max(_MIN_BUCKET, len(rows) // 4)
+      while size // 4 >= max(_MIN_BUCKET, live.sum()):
+        size //= 4
+      keep = np.nonzero(live)[0]
+      sel = np.concatenate([keep, np.full(size - len(keep), keep[0])])
+      sel_dev = backend.to_device(sel.astype(np.int32))
+      slots, gram, alpha, x_dev = (kernels.take_rows(v, sel_dev)
+                                   for v in (slots, gram, alpha, x_dev))
+      vecs = gram if cfg.gram_state else kernels.take_rows(vecs, sel_dev)
+      rows = rows[sel]
+      live = np.arange(size) < len(keep)
+  res["lower_bound"] = np.maximum(best_lb, 0.0)
 
   # The reported interval: upper bound from the returned weights, exactly, in float64.
   al = np.maximum(res["alpha"], 0.0)
@@ -460,6 +531,7 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
 
 
 _PRESOLVE_DIM = 64  # Up to this dimension every active query is polished before each pass.
+_MIN_BUCKET = 16   # Smallest batch the working view is compacted to.
 
 
 def _polish(a, mu, xc, slots, alpha, r, ub, rows) -> bool:
@@ -525,6 +597,12 @@ class _RoundingBounds:
     object.__setattr__(self, "price", (gamma(d, u) + u) * a_max * (1.0 + 4 * u64))
     object.__setattr__(self, "host", gamma(d + 2, u64) * 2.0 * (norm_x + a_max))
 
+  def take(self, rows: np.ndarray) -> "_RoundingBounds":
+    out = object.__new__(_RoundingBounds)
+    object.__setattr__(out, "price", self.price)
+    object.__setattr__(out, "host", self.host[rows])
+    return out
+
 
 def certified_max(a, mu, w, vals, idx, allowance) -> np.ndarray:
   """Upper bound on max_i <w, a_i - mu> per query (B,) from a pricing pass's top-m list.
@@ -561,6 +639,29 @@ def _pass_lower_bound(a, mu, xc, w, vals, idx, bounds: _RoundingBounds):
   return np.where(rn > 0, lb, -np.inf), top, rn
 
 
+class _GramInserter:
+  """Calls `kernels.insert_gram` with the point table and row maps (device A, or host rows)."""
+
+  def __init__(self, fn, a_c: np.ndarray, table):
+    self.fn, self.a_c, self.table = fn, a_c, table
+
+  def __call__(self, slots, gram, alpha, idx: np.ndarray, ok: np.ndarray, x_dev):
+    slots_np = backend.to_numpy(slots).astype(np.int64)
+    idx = np.maximum(idx, 0)
+    if self.table is not None:
+      table, slot_rows, new_rows = self.table, np.maximum(slots_np, 0), idx
+    else:  # Streaming: only the rows this call reads.
+      uniq = np.unique(np.concatenate([np.maximum(slots_np, 0).ravel(), idx.ravel()]))
+      table = backend.to_device(self.a_c[uniq])
+      slot_rows = np.searchsorted(uniq, np.maximum(slots_np, 0))
+      new_rows = np.searchsorted(uniq, idx)
+    slots, gram, _ = self.fn(slots, gram, alpha, backend.to_device(idx.astype(np.int32)),
+                             backend.to_device(ok), table,
+                             backend.to_device(slot_rows.astype(np.int32)),
+                             backend.to_device(new_rows.astype(np.int32)), x_dev)
+    return slots, gram
+
+
 def _combine(a: np.ndarray, mu: np.ndarray, slots: np.ndarray, alpha: np.ndarray) -> np.ndarray:
   """sum_j alpha_j (a_{slot_j} - mu) per query (B, d), float64, reading only the support rows."""
   qi, kj = np.nonzero(alpha > 0)  # Row-major: qi ascending, every query has a nonzero weight.
@@ -575,11 +676,13 @@ class _Outputs:
     self.q, self.d = q, d
     self.parts = []
     self.outside = np.zeros(q, bool)
+    self.converged = np.ones(q, bool)
     self.passes = np.zeros(q)
 
   def put(self, rows: slice, res: dict) -> None:
     self.parts.append(res)
     self.outside[rows] = res["lower_bound"] > 0
+    self.converged[rows] = res["converged"]
     self.passes[rows] = res["passes"]
 
   def result(self, mu: np.ndarray, rel_tol: float) -> HullResult:
