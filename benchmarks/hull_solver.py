@@ -11,12 +11,18 @@ Cases (protocol: shared/notes/hull-solver.md section 8):
   - "digits": scikit-learn's 8 x 8 digits (bundled, no download), d = 64, pixels / 16, a
     stratified split into 1,347 training points and 450 test queries.
 
-Per case: tfhull seconds per query (XLA compilation excluded: a 2-pass warm-up call on one batch
-of the same shape compiles every kernel first and is timed separately), Wolfe's exact float64 minimum-norm point on
---reference_queries queries (max |d - d*| / d*, d* inside [lower_bound, upper_bound]?), and the
+Per case: tfhull seconds per query (XLA compilation excluded: a warm-up solve of the first batch
+compiles every kernel at every shape first and is timed separately), Wolfe's exact float64
+minimum-norm point on --reference_queries queries (max |d - d*| / d*, d* inside [lower_bound, upper_bound]?), and the
 cvxpy baselines of the paper (CLARABEL, ECOS) on --baseline_queries queries where affordable;
 larger ones are "not run" with an estimate from the measured n-scaling, labelled as such.
 Timings are wall clock on this machine, whatever KERAS_BACKEND selects (reported).
+
+Issue-12 section (`run_issue12`, --issue12): d = 784, n = 10,000 structured images, 256 queries:
+the solver against one pricing pass timed in the same run and against today's solver
+(`BASELINE_OPTIONS`); PCA-64 of the same data with a quarter of the queries built inside; per-class
+hulls (10 classes) against one hull; n = 60,000 (mean passes); the same case under
+KERAS_BACKEND=jax (subprocess); peers numpy Wolfe and cvxpy+Clarabel with their agreement.
 """
 
 import dataclasses
@@ -172,14 +178,14 @@ def time_tfhull(points: np.ndarray, queries: np.ndarray, *, batch_size: int,
                 rel_tol: float) -> tuple[Any, dict[str, Any]]:
   """Solves all queries with tfhull, after a warm-up call that compiles every kernel.
 
-  The warm-up solves one batch of the same shape with max_passes=2 (the nearest-neighbour pass,
-  one restricted solve, one pricing pass: every compiled function at its final shapes), so its
-  time is an upper bound on the compilation time.
+  The warm-up solves the first batch completely (every compiled function at every shape the
+  solve uses, the compacted batches of late passes included), so its time is an upper bound on
+  the compilation time.
   """
   from tfhull.hull import project_onto_hull  # pylint: disable=g-import-not-at-top
   b = min(batch_size, len(queries))
   t0 = time.perf_counter()
-  project_onto_hull(points, queries[:b], batch_size=b, rel_tol=rel_tol, max_passes=2)
+  project_onto_hull(points, queries[:b], batch_size=b, rel_tol=rel_tol)
   first = time.perf_counter() - t0
   t0 = time.perf_counter()
   res = project_onto_hull(points, queries, batch_size=b, rel_tol=rel_tol)
@@ -189,7 +195,7 @@ def time_tfhull(points: np.ndarray, queries: np.ndarray, *, batch_size: int,
   stats = {
       "queries": q,
       "batch_size": b,
-      "warmup_s": first,  # One batch, 2 passes, compiling: >= the compilation time.
+      "warmup_s": first,  # One batch, compiling: >= the compilation time.
       "solve_s": wall,
       "s_per_query": per_query,
       "queries_per_s": q / wall,
@@ -506,7 +512,8 @@ def pca(points: np.ndarray, queries: np.ndarray, dim: int) -> tuple[np.ndarray, 
 
 def _stats(res, seconds: float, batches: int = 1) -> dict[str, Any]:
   q = res.distance.size
-  return {"queries": q, "s": seconds, "ms_per_query": 1e3 * seconds / q, "s_per_batch": seconds / batches,
+  return {"queries": q, "s": seconds, "ms_per_query": 1e3 * seconds / q,
+          "s_per_batch": seconds / batches,
           **res.counts(), **solver_stats.solver_stats(res)}
 
 

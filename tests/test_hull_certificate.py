@@ -102,8 +102,9 @@ def test_certified_max_covers_the_worst_case_matmul_error():
   assert 100 not in idx  # The true maximum fell out of the list.
   naive = max(true[idx].max(), vals[0, -1])
   assert naive < true.max()
-  cert = solver.certified_max(a, np.zeros(d), w, vals, idx, bounds.price * np.ones(1))
-  assert cert[0] >= true.max()
+  cert, cand = solver.certified_max(a, np.zeros(d), w, vals, idx, bounds.price * np.ones(1))
+  assert cert[0] >= true.max() and cand[0] == pytest.approx(true[idx].max())
+  np.testing.assert_allclose(solver.exact_max(a, np.zeros(d), w, block=7), true.max())
 
 
 def test_lower_bound_holds_under_injected_pricing_error(monkeypatch):

@@ -157,6 +157,8 @@ class SolverConfig:
   polish_max_dim: int = 4096     # Near/inside queries (residual below subspace_below x d_NN)
                                  # of problems with d <= this get an exact float64 NNLS solve
                                  # on their working set after each pass (0: never).
+  exact_rescore: bool = True     # Queries held back only by the rounding allowance get one
+                                 # float64 pass over all points on the host (exact bound).
   gram_state: bool = True        # Restricted-solve refreshes in Gram space (False: p-space).
   compact: bool = True           # Converged queries leave the batch: the device state shrinks
                                  # to a quarter when at most a quarter of its queries are live.
@@ -473,7 +475,16 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
     r32 = r.astype(dt)
     w = r32.astype(np.float64)
     vals, idx = pricer(r32, nearest=False)
-    lb, top, rn = _pass_lower_bound(a, mu, xv, w, vals, idx, bounds.take(rows))
+    # At most _MAX_EXACT_ROWS live queries per pass may get the float64 pass over all points.
+    def rescore(lb_cand, live=live, ub=ub, rows=rows):
+      gap_ok = np.logical_and(live, ub - np.maximum(np.maximum(lb_cand, best_lb[rows]), 0.0)
+                              <= margin * cfg.rel_tol * ub)
+      pick = np.nonzero(gap_ok)[0][:_MAX_EXACT_ROWS]
+      out = np.zeros(len(lb_cand), bool)
+      out[pick] = True
+      return out
+    lb, top, rn = _pass_lower_bound(a, mu, xv, w, vals, idx, bounds.take(rows),
+                                    rescore if cfg.exact_rescore else None)
     safe = np.maximum(rn, 1e-300)
     # The lower bound is the running maximum over passes (each pass's bound is valid on its own);
     # the hyperplane is the one of the best pass.
@@ -532,6 +543,7 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
 
 _PRESOLVE_DIM = 64  # Up to this dimension every active query is polished before each pass.
 _MIN_BUCKET = 16   # Smallest batch the working view is compacted to.
+_MAX_EXACT_ROWS = 64  # Queries per pass that may get a float64 pass over all points.
 
 
 def _polish(a, mu, xc, slots, alpha, r, ub, rows) -> bool:
@@ -604,35 +616,65 @@ class _RoundingBounds:
     return out
 
 
-def certified_max(a, mu, w, vals, idx, allowance) -> np.ndarray:
-  """Upper bound on max_i <w, a_i - mu> per query (B,) from a pricing pass's top-m list.
+def certified_max(a, mu, w, vals, idx, allowance) -> tuple[np.ndarray, np.ndarray]:
+  """Upper bound on max_i <w, a_i - mu> per query (B,) from a pricing pass's top-m list, and the
+  exact max over the rescored candidates alone (B,) (the bound where the allowance does not bind).
 
-  Every listed candidate is rescored in float64; every other point scored at most vals[:, -1]
-  in the matmul, so its exact score is below that plus `allowance` (B,) (worst-case rounding,
-  `_RoundingBounds.price` |w|). A list with unused (-1) entries held every point.
+  Every listed candidate that could be the max (its matmul score plus `allowance` above the best
+  float64 score of the first four) is rescored in float64; every other point scored at most
+  vals[:, -1] in the matmul, so its exact score is below that plus `allowance` (B,) (worst-case
+  rounding, `_RoundingBounds.price` |w|). A list with unused (-1) entries held every point.
 
   Args:
     a: (n, d) points; mu: (d,) centre; w: (B, d) float64 directions.
     vals: (B, m) matmul scores, descending; idx: (B, m) int indices, -1 unused.
     allowance: (B,) rounding allowance of unlisted points.
   """
-  exact = np.empty(idx.shape)
-  for s in range(0, idx.shape[0], 16):  # Bounded float64 temporaries.
-    cand = a[np.maximum(idx[s:s + 16], 0)].astype(np.float64) - mu  # (b, m, d)
-    exact[s:s + 16] = np.einsum("bjd,bd->bj", cand, w[s:s + 16])
+  # Rescore the first few in float64; a later candidate j needs its exact score only if it could
+  # beat them (vals_j + allowance > their best); otherwise vals_j + allowance bounds it and it
+  # cannot change the max. Same result as rescoring all, at a fraction of the gathers.
+  head = min(4, idx.shape[1])
+  exact = np.full(idx.shape, -np.inf)
+  cand = a[np.maximum(idx[:, :head], 0)].astype(np.float64) - mu  # (B, head, d)
+  exact[:, :head] = np.einsum("bjd,bd->bj", cand, w)
   exact = np.where(idx >= 0, exact, -np.inf)
+  best = exact[:, :head].max(axis=1)
+  need = np.logical_and(vals + allowance[:, None] > best[:, None], idx >= 0)
+  need[:, :head] = False
+  bi, bj = np.nonzero(need)
+  for s in range(0, len(bi), 4096):  # Bounded float64 temporaries.
+    sb, sj = bi[s:s + 4096], bj[s:s + 4096]
+    exact[sb, sj] = np.einsum("kd,kd->k", a[idx[sb, sj]].astype(np.float64) - mu, w[sb])
   rest = np.where(idx[:, -1] >= 0, vals[:, -1] + allowance, -np.inf)
-  return np.maximum(exact.max(axis=1), rest)
+  return np.maximum(exact.max(axis=1), rest), exact.max(axis=1)
 
 
-def _pass_lower_bound(a, mu, xc, w, vals, idx, bounds: _RoundingBounds):
+def exact_max(a, mu, w, block: int = 8192) -> np.ndarray:
+  """max_i <w, a_i - mu> (B,) over all n points in float64 on the host (blocks of rows)."""
+  top = np.full(w.shape[0], -np.inf)
+  for s in range(0, a.shape[0], block):
+    top = np.maximum(top, ((a[s:s + block].astype(np.float64) - mu) @ w.T).max(axis=0))
+  return top
+
+
+def _pass_lower_bound(a, mu, xc, w, vals, idx, bounds: _RoundingBounds, rescore=None):
   """Certified lower bound on the distance from one pricing pass, with direction w (B, d).
 
   Returns (lb (B,) (may be negative; -inf where w = 0), top (B,) certified max_i <w, a_i - mu>,
-  |w| (B,)). lb = (<w, x - mu> - top - host allowance) / |w|.
+  |w| (B,)). lb = (<w, x - mu> - top - host allowance) / |w|. `rescore(lb_candidates) -> (B,)
+  bool` picks queries to rescore over all points in float64 when the allowance binds.
   """
   rn = np.linalg.norm(w, axis=1)
-  top = certified_max(a, mu, w, vals, idx, bounds.price * rn)
+  top, cand_top = certified_max(a, mu, w, vals, idx, bounds.price * rn)
+  if rescore is not None:
+    # Queries whose bound is limited only by the rounding allowance of the unlisted points:
+    # with the candidates' exact max alone they would meet their stopping rule. One float64 pass
+    # over all points settles them (exactly, up to the float64 allowance).
+    wx = (w * xc).sum(1)
+    lb_cand = (wx - cand_top - bounds.host * rn) / np.maximum(rn, 1e-300)
+    rows = np.nonzero(rescore(lb_cand) & (top > cand_top))[0]
+    if len(rows):
+      top[rows] = exact_max(a, mu, w[rows])
   num = (w * xc).sum(1) - top - bounds.host * rn
   lb = num / np.maximum(rn, 1e-300)
   lb = np.where(lb > 0, lb * (1.0 - 1e-14), lb)  # The division's own rounding.
