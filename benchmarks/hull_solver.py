@@ -11,12 +11,18 @@ Cases (protocol: shared/notes/hull-solver.md section 8):
   - "digits": scikit-learn's 8 x 8 digits (bundled, no download), d = 64, pixels / 16, a
     stratified split into 1,347 training points and 450 test queries.
 
-Per case: tfhull seconds per query (XLA compilation excluded: a 2-pass warm-up call on one batch
-of the same shape compiles every kernel first and is timed separately), Wolfe's exact float64 minimum-norm point on
---reference_queries queries (max |d - d*| / d*, d* inside [lower_bound, upper_bound]?), and the
+Per case: tfhull seconds per query (XLA compilation excluded: a warm-up solve of the first batch
+compiles every kernel at every shape first and is timed separately), Wolfe's exact float64
+minimum-norm point on --reference_queries queries (max |d - d*| / d*, d* inside [lower_bound, upper_bound]?), and the
 cvxpy baselines of the paper (CLARABEL, ECOS) on --baseline_queries queries where affordable;
 larger ones are "not run" with an estimate from the measured n-scaling, labelled as such.
 Timings are wall clock on this machine, whatever KERAS_BACKEND selects (reported).
+
+Issue-12 section (`run_issue12`, --issue12): d = 784, n = 10,000 structured images, 256 queries:
+the solver against one pricing pass timed in the same run and against today's solver
+(`BASELINE_OPTIONS`); PCA-64 of the same data with a quarter of the queries built inside; per-class
+hulls (10 classes) against one hull; n = 60,000 (mean passes); the same case under
+KERAS_BACKEND=jax (subprocess); peers numpy Wolfe and cvxpy+Clarabel with their agreement.
 """
 
 import dataclasses
@@ -60,6 +66,9 @@ def define_flags() -> None:
                        "Run cvxpy+CLARABEL only where n * d <= clarabel_max_n * 784.")
   flags.DEFINE_integer("ecos_max_n", 1000,
                        "Run cvxpy+ECOS only where n * d <= ecos_max_n * 784.")
+  flags.DEFINE_bool("issue12", True, "Run the issue-12 section (d=784 n=10k vs today's solver "
+                    "and one pricing pass, PCA-64, per-class, n=60k, JAX, peers).")
+  flags.DEFINE_bool("cases", True, "Run the n-sweep and digits cases.")
   flags.DEFINE_bool("quick", False, "Tiny smoke configuration (n = 300, 1000; 32 queries; one "
                     "baseline query at n = 300 and on digits); overrides the other size flags.")
 
@@ -79,12 +88,14 @@ class BenchConfig:
   ecos_max_n: int = 1000
   rel_tol: float = 1e-4
   quick: bool = False
+  issue12: Optional["Issue12Config"] = None  # None: skip the issue-12 section.
 
 
 def quick_config(seed: int = 0) -> BenchConfig:
   return BenchConfig(sizes=(300, 1000), queries=32, baseline_queries=1, reference_queries=8,
                      batch_size=32, seed=seed, digits=True, digits_queries=32, clarabel_max_n=300,
-                     ecos_max_n=300, quick=True)
+                     ecos_max_n=300, quick=True,
+                     issue12=dataclasses.replace(quick_issue12(), seed=seed))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -167,14 +178,14 @@ def time_tfhull(points: np.ndarray, queries: np.ndarray, *, batch_size: int,
                 rel_tol: float) -> tuple[Any, dict[str, Any]]:
   """Solves all queries with tfhull, after a warm-up call that compiles every kernel.
 
-  The warm-up solves one batch of the same shape with max_passes=2 (the nearest-neighbour pass,
-  one restricted solve, one pricing pass: every compiled function at its final shapes), so its
-  time is an upper bound on the compilation time.
+  The warm-up solves the first batch completely (every compiled function at every shape the
+  solve uses, the compacted batches of late passes included), so its time is an upper bound on
+  the compilation time.
   """
   from tfhull.hull import project_onto_hull  # pylint: disable=g-import-not-at-top
   b = min(batch_size, len(queries))
   t0 = time.perf_counter()
-  project_onto_hull(points, queries[:b], batch_size=b, rel_tol=rel_tol, max_passes=2)
+  project_onto_hull(points, queries[:b], batch_size=b, rel_tol=rel_tol)
   first = time.perf_counter() - t0
   t0 = time.perf_counter()
   res = project_onto_hull(points, queries, batch_size=b, rel_tol=rel_tol)
@@ -184,7 +195,7 @@ def time_tfhull(points: np.ndarray, queries: np.ndarray, *, batch_size: int,
   stats = {
       "queries": q,
       "batch_size": b,
-      "warmup_s": first,  # One batch, 2 passes, compiling: >= the compilation time.
+      "warmup_s": first,  # One batch, compiling: >= the compilation time.
       "solve_s": wall,
       "s_per_query": per_query,
       "queries_per_s": q / wall,
@@ -427,9 +438,212 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
           "tfhull_s_per_query": [c["tfhull"]["s_per_query"] for c in synth],
       },
       "targets": _targets(cases, slope),
+      "issue12": run_issue12(cfg.issue12) if cfg.issue12 is not None else None,
       "load_average_1min_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
       "total_wall_s": time.perf_counter() - t_start,
   }
+
+
+# ------------------------------------------------------------------------------------------------
+# Issue 12: side-by-side speed levers, low dimension, per-class, large n, JAX, peers.
+
+# Today's (pre-issue-12) speed path, kept runnable as the baseline: no compaction of converged
+# queries, exact p-space refreshes in the restricted solve, up to 4,096 inner steps per pass.
+BASELINE_OPTIONS = {"compact": False, "gram_state": False, "max_inner_steps": 4096}
+
+
+@dataclasses.dataclass(frozen=True)
+class Issue12Config:
+  """Sizes of the issue-12 section (`quick_issue12()` is the smoke test's)."""
+  n: int = 10000             # Training points of the main case (d = 784).
+  queries: int = 256         # One batch.
+  n_large: int = 60000       # The large-n case (mean passes).
+  pca_dim: int = 64          # The low-dimensional case: PCA of the main case.
+  classes: int = 10
+  wolfe_queries: int = 8     # Peers: numpy float64 Wolfe ...
+  clarabel_queries: int = 1  # ... and cvxpy+Clarabel (tens of seconds per query at n = 10k).
+  jax: bool = True           # Re-time the main case under KERAS_BACKEND=jax (subprocess).
+  baseline: bool = True      # Re-time today's solver (BASELINE_OPTIONS).
+  seed: int = 0
+
+
+def quick_issue12() -> Issue12Config:
+  return Issue12Config(n=1000, queries=32, n_large=3000, wolfe_queries=2, clarabel_queries=0,
+                       jax=False, baseline=True)
+
+
+def _timed_solve(points, queries, repeat_warm: bool = True, **options):
+  """(result, seconds) of project_onto_hull; a first identical call compiles every shape."""
+  from tfhull.hull import project_onto_hull  # pylint: disable=g-import-not-at-top
+  b = len(queries)
+  if repeat_warm:
+    project_onto_hull(points, queries, batch_size=b, **options)
+  t0 = time.perf_counter()
+  res = project_onto_hull(points, queries, batch_size=b, **options)
+  return res, time.perf_counter() - t0
+
+
+def time_pricing_pass(points: np.ndarray, queries: np.ndarray, repeats: int = 5) -> float:
+  """Seconds of one full pricing pass (B x n x d float32 matmul + top-m, as the solver chunks it),
+  median of `repeats`, compiled first."""
+  from tfhull.hull import backend  # pylint: disable=g-import-not-at-top
+  from tfhull.hull import solver  # pylint: disable=g-import-not-at-top
+  cfg = solver.SolverConfig()
+  a_c = (points - points.mean(0)).astype(np.float32)
+  pricer = solver._Pricer(a_c, cfg, min(cfg.certify_candidates, len(points)), None)  # pylint: disable=protected-access
+  w = (queries - points.mean(0)).astype(np.float32)
+  times = []
+  with backend.full_precision_matmuls():
+    pricer(w, nearest=False)
+    for _ in range(repeats):
+      t0 = time.perf_counter()
+      pricer(w, nearest=False)
+      times.append(time.perf_counter() - t0)
+  return float(np.median(times))
+
+
+def pca(points: np.ndarray, queries: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
+  """Projections of points and queries on the points' top `dim` principal axes (float32)."""
+  mu = points.mean(0, dtype=np.float64)
+  _, _, vt = np.linalg.svd(points - mu, full_matrices=False)
+  basis = vt[:dim].T
+  return ((points - mu) @ basis).astype(np.float32), ((queries - mu) @ basis).astype(np.float32)
+
+
+def _stats(res, seconds: float, batches: int = 1) -> dict[str, Any]:
+  q = res.distance.size
+  return {"queries": q, "s": seconds, "ms_per_query": 1e3 * seconds / q,
+          "s_per_batch": seconds / batches,
+          **res.counts(), **solver_stats.solver_stats(res)}
+
+
+def _rel_agreement(d: np.ndarray, ref: np.ndarray, floor: float) -> Optional[float]:
+  keep = ref > floor
+  return float(np.max(np.abs(d[keep] - ref[keep]) / ref[keep])) if keep.any() else None
+
+
+def _jax_subprocess(n: int, queries: int, seed: int) -> dict[str, Any]:
+  """The main case re-timed in a KERAS_BACKEND=jax subprocess (same data, same warm-up)."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  code = (
+      "import json, sys, time\n"
+      "from benchmarks import hull_solver as h\n"
+      f"a, _ = h.structured_images({n}, seed={seed}, stream=0)\n"
+      f"x, _ = h.structured_images({queries}, seed={seed}, stream=1)\n"
+      "res, s = h._timed_solve(a, x)\n"
+      "print(json.dumps(h._stats(res, s)))\n")
+  env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+  proc = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True,
+                        text=True, timeout=1800, check=False)
+  if proc.returncode != 0:
+    return {"status": "failed: " + proc.stderr[-500:]}
+  return {"status": "measured", **json.loads(proc.stdout.strip().splitlines()[-1])}
+
+
+def run_issue12(cfg: Issue12Config) -> dict[str, Any]:
+  """The issue-12 measurements, each peer re-timed in this run; targets with met flags."""
+  from tfhull.hull import per_class_distances  # pylint: disable=g-import-not-at-top
+  from tfhull.hull import reference  # pylint: disable=g-import-not-at-top
+  out: dict[str, Any] = {"config": dataclasses.asdict(cfg)}
+  points, labels = structured_images(cfg.n, seed=cfg.seed, stream=0)
+  queries, qlabels = structured_images(cfg.queries, seed=cfg.seed, stream=1)
+  b = len(queries)
+
+  _log("issue12: d=784 n=%d, %d queries: pricing pass, tfhull", cfg.n, b)
+  gemm = time_pricing_pass(points, queries)
+  res, secs = _timed_solve(points, queries)
+  main = _stats(res, secs)
+  main["pricing_pass_s"] = gemm
+  main["batch_over_passes_x_gemm"] = secs / (res.passes.max() * gemm)
+  out["d784"] = main
+  if cfg.baseline:
+    _log("issue12: baseline (today's solver)")
+    base_res, base_s = _timed_solve(points, queries, **BASELINE_OPTIONS)
+    out["d784_baseline"] = _stats(base_res, base_s)
+    out["d784_baseline"]["options"] = BASELINE_OPTIONS
+    out["d784_speedup_vs_baseline"] = base_s / secs
+    out["d784_max_rel_diff_vs_baseline"] = _rel_agreement(res.distance, base_res.distance, 1e-9)
+
+  _log("issue12: peers")
+  k = min(cfg.wolfe_queries, b)
+  t0 = time.perf_counter()
+  wolfe = reference.project_batch(points, queries[:k])
+  wolfe_s = (time.perf_counter() - t0) / max(k, 1)
+  d_star = np.array([e.distance for e in wolfe])
+  peers = {"numpy_wolfe": {"queries": k, "ms_per_query": 1e3 * wolfe_s,
+                           "max_rel_diff_tfhull": _rel_agreement(res.distance[:k], d_star, 1e-9)}}
+  if cfg.clarabel_queries:
+    try:
+      c = time_cvxpy("CLARABEL", points, queries[:cfg.clarabel_queries], d_star)
+      peers["cvxpy_clarabel"] = {"queries": c["queries"], "ms_per_query": 1e3 * c["s_per_query"],
+                                 "basis": c["s_per_query_basis"],
+                                 "max_rel_diff_wolfe": c["max_rel_error_vs_exact"]}
+    except (ImportError, RuntimeError) as e:
+      peers["cvxpy_clarabel"] = {"status": f"failed: {e}"}
+  else:
+    peers["cvxpy_clarabel"] = {"status": "not run (clarabel_queries = 0)"}
+  peers["sketching_2102.10502"] = {"status": "not implemented in this revision"}
+  out["peers"] = peers
+
+  _log("issue12: PCA-%d, a quarter of the queries inside", cfg.pca_dim)
+  p64, q64 = pca(points, queries, cfg.pca_dim)
+  rng = np.random.default_rng(cfg.seed)
+  n_in = b // 4
+  mix = rng.dirichlet(np.ones(20), size=n_in)
+  inside = np.einsum("qk,qkd->qd", mix, p64[rng.integers(0, len(p64), (n_in, 20))])
+  q64 = np.concatenate([q64[:b - n_in], inside.astype(np.float32)])
+  res64, secs64 = _timed_solve(p64, q64)
+  low = _stats(res64, secs64)
+  low["inside_built"] = n_in
+  low["inside_built_verdict_inside"] = int(np.sum(res64.inside[b - n_in:]))
+  out["d64"] = low
+
+  _log("issue12: per-class hulls (%d classes)", cfg.classes)
+  per_class_distances(points, labels, queries, qlabels, num_classes=cfg.classes,
+                      batch_size=b)  # Compiles every class's shapes.
+  t0 = time.perf_counter()
+  per_class_distances(points, labels, queries, qlabels, num_classes=cfg.classes, batch_size=b)
+  pc_s = time.perf_counter() - t0
+  out["per_class"] = {"s": pc_s, "over_one_hull": pc_s / secs}
+
+  _log("issue12: n=%d", cfg.n_large)
+  big, _ = structured_images(cfg.n_large, seed=cfg.seed, stream=0)
+  res_big, secs_big = _timed_solve(big, queries, repeat_warm=False)
+  out["n_large"] = {"n": cfg.n_large, **_stats(res_big, secs_big)}
+  del big
+
+  if cfg.jax:
+    _log("issue12: JAX backend (subprocess)")
+    jx = _jax_subprocess(cfg.n, cfg.queries, cfg.seed)
+    out["d784_jax"] = jx
+    if jx.get("status") == "measured":
+      out["jax_over_tensorflow"] = jx["s"] / secs
+
+  def target(value, limit, basis):
+    return {"value": value, "target": basis, "met": None if value is None else bool(value <= limit)}
+  t = {
+      "batch_over_passes_x_gemm": target(main["batch_over_passes_x_gemm"], 4.0, "<= 4"),
+      "d64_over_d784_ms_per_query": target(low["ms_per_query"] / main["ms_per_query"], 2.0,
+                                           "<= 2"),
+      "d64_all_converged": {"value": low["unconverged"], "target": "0 unconverged",
+                            "met": low["unconverged"] == 0},
+      "d64_inside_queries_inside": {"value": low["inside_built_verdict_inside"],
+                                    "target": f"== {n_in}",
+                                    "met": low["inside_built_verdict_inside"] == n_in},
+      "per_class_over_one_hull": target(out["per_class"]["over_one_hull"], 2.0, "<= 2"),
+      "n_large_mean_passes": target(out["n_large"]["mean_passes"], 6.0, "<= 6"),
+      "peers_agree_numpy_wolfe": target(peers["numpy_wolfe"]["max_rel_diff_tfhull"], 1e-4,
+                                        "<= 1e-4"),
+  }
+  if cfg.baseline:
+    sp = out["d784_speedup_vs_baseline"]
+    t["speedup_vs_baseline"] = {"value": sp, "target": ">= 5", "met": bool(sp >= 5)}
+  if "jax_over_tensorflow" in out:
+    t["jax_over_tensorflow"] = target(out["jax_over_tensorflow"], 1.2, "<= 1.2")
+  out["targets"] = t
+  return out
 
 
 # ------------------------------------------------------------------------------------------------
@@ -481,17 +695,40 @@ def format_table(report: dict[str, Any]) -> str:
   for key, tgt in report["targets"].items():
     lines.append(f"  {key}: {_fmt(tgt['value'])} (target {tgt['target']}): "
                  f"{'-' if tgt['met'] is None else ('met' if tgt['met'] else 'NOT met')}")
+  i12 = report.get("issue12")
+  if i12:
+    lines += ["", "Issue 12 (one run; every peer re-timed here):",
+              f"{'case':<22}{'ms/query':>10}{'passes':>8}{'max':>5}{'out':>5}{'in':>5}"
+              f"{'undet':>6}{'unconv':>7}"]
+    for key in ("d784", "d784_baseline", "d64", "n_large", "d784_jax"):
+      c = i12.get(key)
+      if not c or "ms_per_query" not in c:
+        continue
+      lines.append(f"{key:<22}{c['ms_per_query']:>10.2f}{c['mean_passes']:>8.2f}"
+                   f"{c['max_passes']:>5}{c['outside']:>5}{c['inside']:>5}{c['undetermined']:>6}"
+                   f"{c['unconverged']:>7}")
+    lines.append(f"one pricing pass (B x n x d): {i12['d784']['pricing_pass_s']:.3f} s; "
+                 f"per-class / one hull: {i12['per_class']['over_one_hull']:.2f}")
+    for name, p in i12["peers"].items():
+      lines.append(f"peer {name}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in p.items()))
+    for key, tgt in i12["targets"].items():
+      lines.append(f"  {key}: {_fmt(tgt['value'])} (target {tgt['target']}): "
+                   f"{'-' if tgt['met'] is None else ('met' if tgt['met'] else 'NOT met')}")
   lines.append(f"Total wall time: {report['total_wall_s']:.0f} s")
   return "\n".join(lines)
 
 
 def config_from_flags() -> BenchConfig:
   if FLAGS.quick:
-    return quick_config(FLAGS.seed)
-  return BenchConfig(sizes=tuple(int(s) for s in FLAGS.sizes), queries=FLAGS.queries,
+    cfg = quick_config(FLAGS.seed)
+    return cfg if FLAGS.issue12 else dataclasses.replace(cfg, issue12=None)
+  return BenchConfig(sizes=tuple(int(s) for s in FLAGS.sizes) if FLAGS.cases else (),
+                     digits=FLAGS.digits and FLAGS.cases,
+                     issue12=Issue12Config(seed=FLAGS.seed) if FLAGS.issue12 else None,
+                     queries=FLAGS.queries,
                      baseline_queries=FLAGS.baseline_queries,
                      reference_queries=FLAGS.reference_queries, batch_size=FLAGS.batch_size,
-                     seed=FLAGS.seed, digits=FLAGS.digits, clarabel_max_n=FLAGS.clarabel_max_n,
+                     seed=FLAGS.seed, clarabel_max_n=FLAGS.clarabel_max_n,
                      ecos_max_n=FLAGS.ecos_max_n)
 
 

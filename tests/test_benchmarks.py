@@ -43,11 +43,23 @@ def test_quick_benchmark_json():
   pytest.importorskip("cvxpy")
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   proc = subprocess.run([sys.executable, "-m", "benchmarks.hull_solver", "--quick", "--json"],
-                        cwd=REPO, env=env, capture_output=True, text=True, timeout=240,
+                        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
                         check=False)
   assert proc.returncode == 0, proc.stderr[-4000:]
   report = json.loads(proc.stdout)
   assert {"config", "machine", "cases", "scaling", "targets", "total_wall_s"} <= set(report)
+  i12 = report["issue12"]
+  assert i12["d784"]["pricing_pass_s"] > 0 and i12["d784_baseline"]["ms_per_query"] > 0
+  for key in ("d784", "d784_baseline", "d64", "n_large"):
+    c = i12[key]
+    assert c["outside"] + c["inside"] + c["undetermined"] == c["queries"]
+  # The new solver and today's agree, and both agree with Wolfe's exact distances.
+  assert i12["d784_max_rel_diff_vs_baseline"] <= 2e-4
+  assert i12["peers"]["numpy_wolfe"]["max_rel_diff_tfhull"] <= 1e-4
+  # The queries built inside the PCA hull are found inside.
+  assert i12["d64"]["inside_built_verdict_inside"] == i12["d64"]["inside_built"]
+  assert set(i12["targets"]) >= {"batch_over_passes_x_gemm", "per_class_over_one_hull",
+                                 "n_large_mean_passes", "speedup_vs_baseline"}
   assert report["machine"]["cpu_count"] >= 1 and report["machine"]["keras_backend"]
   names = [c["case"] for c in report["cases"]]
   assert names == ["synthetic-300", "synthetic-1000", "digits"]

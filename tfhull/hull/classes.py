@@ -20,6 +20,9 @@ class PerClassResult:
   nearest_other_class: np.ndarray    # (q,) the other class whose hull is closest.
   nearest_other_distance: np.ndarray  # (q,)
   nearest_other_lower_bound: np.ndarray  # (q,) min over other classes of their lower bounds.
+  verdict: Optional[np.ndarray] = None   # (q, c) int8 verdict codes per class hull
+                                         # (tfhull.hull.solver.OUTSIDE/INSIDE/UNDETERMINED).
+  converged: Optional[np.ndarray] = None  # (q, c) bool.
 
   @property
   def closer_to_own(self) -> np.ndarray:
@@ -52,13 +55,19 @@ def per_class_distances(points, labels, queries, query_labels, *,
     raise ValueError(f"labels must lie in [0, {c})")
   ub = np.zeros((queries.shape[0], c))
   lb = np.zeros((queries.shape[0], c))
+  verdict = np.zeros((queries.shape[0], c), np.int8)
+  converged = np.zeros((queries.shape[0], c), bool)
   for k in range(c):
-    members = points[labels == k]
-    if not len(members):
+    if not np.any(labels == k):
       raise ValueError(f"class {k} has no points; drop it (or choose classes) before asking for "
                        "per-class hulls")
-    res = project_onto_hull(members, queries, **solver_kwargs)
+  # Progress: each class's solve shows its own bar, labelled with the class (see SolverConfig).
+  for k in range(c):
+    members = points[labels == k]
+    res = project_onto_hull(members, queries, progress_label=f"class {k + 1}/{c}: ",
+                            **solver_kwargs)
     ub[:, k], lb[:, k] = res.upper_bound, res.lower_bound
+    verdict[:, k], converged[:, k] = res.verdict, res.converged
   rows = np.arange(queries.shape[0])
   other_ub, other_lb = ub.copy(), lb.copy()
   other_ub[rows, query_labels] = np.inf
@@ -68,7 +77,8 @@ def per_class_distances(points, labels, queries, query_labels, *,
       upper_bound=ub, lower_bound=lb, own_distance=ub[rows, query_labels],
       own_lower_bound=lb[rows, query_labels], nearest_other_class=other,
       nearest_other_distance=ub[rows, other],
-      nearest_other_lower_bound=other_lb.min(axis=1))  # Below every other class hull.
+      nearest_other_lower_bound=other_lb.min(axis=1),  # Below every other class hull.
+      verdict=verdict, converged=converged)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,5 +106,4 @@ def hull_membership(points, queries, *, abs_tol: Optional[float] = None,
   <w, a_i> <= b < <w, x> was certified (lower bound > 0).
   """
   res = project_onto_hull(points, queries, abs_tol=abs_tol, **solver_kwargs)
-  verdict = np.where(res.outside, "outside", np.where(res.inside, "inside", "undetermined"))
-  return Membership(verdict=verdict, result=res)
+  return Membership(verdict=res.verdict_names, result=res)

@@ -48,6 +48,11 @@ def price_chunk(w, chunk, sqnorm, valid, offset, run_vals, run_idx, *, nearest: 
   return vals, ops.take_along_axis(idx, pos, axis=1)
 
 
+def take_rows(x, rows):
+  """x[rows] along the first (batch) axis: x (B, ...), rows (b,) int32 -> (b, ...)."""
+  return ops.take(x, rows, axis=0)
+
+
 def combine(alpha, vecs):
   """(B, d) projections V^T alpha of the working sets, from alpha (B, K) and vecs (B, K, d)."""
   return ops.einsum("bk,bkd->bd", alpha, vecs)
@@ -109,12 +114,14 @@ def insert_atoms(slots, vecs, gram, alpha, new_idx, new_vecs, ok):
 
 def restricted_solve(x, vecs, gram, alpha, slots, active, abs_tol2, subspace_r2, inner_rel, *,
                      refresh_every: int, max_refreshes: int, cg_steps: int = 8,
-                     subspace_every: int = 4):
+                     subspace_every: int = 4, gram_state: bool = False):
   """Pairwise Frank-Wolfe with exact line search and subspace steps on each query's working set.
 
   Minimises 1/2 |x - V^T alpha|^2 over the simplex restricted to the filled slots. Steps are done
   in Gram space (O(BK) each); every `refresh_every` steps the residual r = x - V^T alpha and the
-  gradient -V r are recomputed exactly, which also decides convergence:
+  gradient -V r are recomputed (exactly in p-space from vecs, or with `gram_state` from the
+  query-shifted Gram matrix G'_kl = <v_k - x, v_l - x> alone; vecs is then unused, any (B, 1, 1)
+  placeholder), which also decides convergence:
   restricted duality gap <= inner_rel * |r|^2, or |r|^2 <= abs_tol2.
 
   Args:
@@ -132,6 +139,12 @@ def restricted_solve(x, vecs, gram, alpha, slots, active, abs_tol2, subspace_r2,
   tiny = ops.cast(1e-30, dtype)
 
   def exact_state(alpha):
+    if gram_state:
+      # Query-shifted Gram G'_kl = <v_k - x, v_l - x>: grad = G' alpha = <v_k, -r> + <x, r> (the
+      # gradient up to a constant, which no step or gap depends on), |r|^2 = alpha.G' alpha,
+      # O(B K^2) and without cancellation; a query sitting on a point has G' row 0 exactly.
+      grad = ops.einsum("bkl,bl->bk", gram, alpha)
+      return grad, ops.maximum(ops.sum(alpha * grad, axis=1), 0.0)
     r = x - ops.einsum("bk,bkd->bd", alpha, vecs)
     grad = -ops.einsum("bkd,bd->bk", vecs, r)
     r2 = ops.sum(r * r, axis=1)
@@ -236,3 +249,53 @@ def restricted_solve(x, vecs, gram, alpha, slots, active, abs_tol2, subspace_r2,
   _, alpha, its, _ = ops.while_loop(
       outer_cond, outer_body, (ops.convert_to_tensor(0), alpha, its, todo(alpha, grad, r2)))
   return alpha, its
+
+
+def insert_gram(slots, gram, alpha, new_idx, ok, table, slot_rows, new_rows, x):
+  """`insert_atoms` without a (B, K, d) working-set buffer: the state is Gram-space only.
+
+  The working-set vectors are gathered from `table` (the centred points on the device, or a
+  host-gathered subset of them) for the new Gram rows only, so no (B, K, d) array is kept or
+  copied between calls.
+
+  Args:
+    slots: (B, K) int32 global indices, -1 empty. gram: (B, K, K) query-shifted Gram
+      <v_k - x, v_l - x>.
+    alpha: (B, K) weights. new_idx: (B, m) int32 candidates (global); ok: (B, m) bool.
+    table: (T, d) centred point rows; slot_rows: (B, K) int32 rows of `table` holding the slots'
+      points (any valid row for empty slots); new_rows: (B, m) int32 rows holding the candidates'.
+    x: (B, d) centred queries.
+
+  Returns:
+    Updated (slots, gram, slot_rows); weights are unchanged (new atoms enter at weight 0).
+  """
+  k = slots.shape[1]
+  m = new_idx.shape[1]
+  dtype = gram.dtype
+  dup = ops.any(new_idx[:, :, None] == slots[:, None, :], axis=2)
+  ok = ops.logical_and(ok, ops.logical_not(dup))
+  free = ops.logical_or(slots < 0, alpha <= 0)
+  key = ops.where(free, 2 * k - ops.arange(k, dtype="int32")[None, :],
+                  k - ops.arange(k, dtype="int32")[None, :])
+  _, target = ops.top_k(ops.cast(key, "float32"), k=m, sorted=True)
+  target = ops.cast(target, "int32")
+  order = ops.argsort(ops.cast(ops.logical_not(ok), "int32") * m + ops.arange(m)[None, :], axis=1)
+  cand_idx = ops.take_along_axis(new_idx, order, axis=1)
+  cand_rows = ops.take_along_axis(new_rows, order, axis=1)
+  cand_ok = ops.take_along_axis(ok, order, axis=1)
+  write = ops.logical_and(cand_ok, ops.take_along_axis(free, target, axis=1))  # (B, m)
+  # hit[b, j, l]: candidate j is written into slot l.
+  hit = ops.logical_and(target[:, :, None] == ops.arange(k, dtype="int32")[None, None, :],
+                        write[:, :, None])
+  written = ops.any(hit, axis=1)  # (B, K)
+  hit_i = ops.cast(hit, "int32")
+  slots = ops.where(written, ops.sum(hit_i * cand_idx[:, :, None], axis=1), slots)
+  slot_rows = ops.where(written, ops.sum(hit_i * cand_rows[:, :, None], axis=1), slot_rows)
+  vecs = ops.take(table, ops.maximum(slot_rows, 0), axis=0) - x[:, None, :]  # (B, K, d), transient.
+  cand_vecs = ops.take(table, ops.maximum(cand_rows, 0), axis=0) - x[:, None, :]  # (B, m, d)
+  rows = ops.einsum("bjd,bkd->bjk", cand_vecs, vecs)                 # (B, m, K)
+  hit_f = ops.cast(hit, dtype)
+  new_gram = ops.einsum("bjk,bjl->bkl", hit_f, rows)                 # Row l <- its candidate's.
+  gram = ops.where(written[:, :, None], new_gram, gram)
+  gram = ops.where(written[:, None, :], ops.transpose(gram, (0, 2, 1)), gram)
+  return slots, gram, slot_rows

@@ -103,8 +103,11 @@ def _widened(target: Mapping, deviation: np.ndarray, alias_of: str) -> dict:
   lower = np.maximum(target["lower_bound"] - deviation, 0.0)
   upper = target["upper_bound"] + deviation
   out = {k: v for k, v in target.items() if not k.startswith(("class_", "own_", "nearest_other"))}
-  out.update(lower_bound=lower, upper_bound=upper, outside=lower > 0,
-             inside=upper <= target["abs_tol"], rel_gap=(upper - lower) / np.maximum(upper, 1e-30),
+  outside = lower > 0
+  inside = ~outside & (upper <= target["abs_tol"])
+  out.update(lower_bound=lower, upper_bound=upper, outside=outside, inside=inside,
+             verdict=np.where(outside, 2, np.where(inside, 1, 0)).astype(np.int8),
+             rel_gap=(upper - lower) / np.maximum(upper, 1e-30),
              alias_deviation=deviation, alias_of=np.asarray(alias_of))
   return out
 
@@ -115,6 +118,11 @@ def measure(points, point_labels, queries, query_labels, num_classes, per_class,
 
   Returns (arrays, summary): every per-query field of the `HullResult` (and, with `per_class`
   and labels, the distance to every class hull), and its JSON-ready summary.
+
+  `verdict` is int8: 2 outside (certified, lower_bound > 0), 1 inside (distance <= abs_tol,
+  weights witness it), 0 undetermined (`tfhull.hull.solver.OUTSIDE/INSIDE/UNDETERMINED`); the
+  summary counts each verdict and the unconverged queries (`outside`, `inside`, `undetermined`,
+  `unconverged`).
   """
   logging.info("hull [%s]: %d queries vs the hull of %d training points (d=%d)", label,
                len(queries), len(points), points.shape[1])
@@ -122,7 +130,7 @@ def measure(points, point_labels, queries, query_labels, num_classes, per_class,
   arrays = {
       "distance": res.distance, "lower_bound": res.lower_bound,
       "upper_bound": res.upper_bound, "rel_gap": res.rel_gap, "outside": res.outside,
-      "inside": res.inside, "converged": res.converged,
+      "inside": res.inside, "verdict": res.verdict, "converged": res.converged,
       "projection": res.projection.astype(np.float32), "support": res.support,
       "weights": res.weights, "nnz": res.nnz, "nearest_index": res.nearest_index,
       "nearest_distance": res.nearest_distance,
@@ -137,24 +145,31 @@ def measure(points, point_labels, queries, query_labels, num_classes, per_class,
     class_arrays, class_summary = measure_classes(points, point_labels, queries, query_labels,
                                                   num_classes, solver, strategy, label)
     arrays.update(class_arrays)
-    summary.update({k: v for k, v in class_summary.items() if k.startswith(("median", "frac"))})
+    summary.update({k: v for k, v in class_summary.items()
+                    if k.startswith(("median", "frac", "class_hulls"))})
   return arrays, summary
 
 
 def measure_classes(points, point_labels, queries, query_labels, num_classes, solver, strategy,
                     label=""):
   """Distances of `queries` (q, d) to the hull of every class of `points` (n, d): arrays
-  class_upper_bound / class_lower_bound (q, classes), own_class_distance,
-  nearest_other_class(_distance) (q,), and their JSON summary."""
+  class_upper_bound / class_lower_bound / class_verdict / class_converged (q, classes),
+  own_class_distance, nearest_other_class(_distance) (q,), and their JSON summary (with the
+  verdict counts over all (query, class) pairs)."""
   logging.info("hull [%s]: %d queries vs %d class hulls", label, len(queries), num_classes)
   pc = per_class_distances(points, point_labels, queries, query_labels,
                            num_classes=num_classes, strategy=strategy, **solver)
   arrays = dict(class_upper_bound=pc.upper_bound, class_lower_bound=pc.lower_bound,
+                class_verdict=pc.verdict, class_converged=pc.converged,
                 own_class_distance=pc.own_distance, nearest_other_class=pc.nearest_other_class,
                 nearest_other_class_distance=pc.nearest_other_distance)
   summary = {
       "queries": int(len(queries)), "classes": int(num_classes),
       "median_own_class_distance": float(np.median(pc.own_distance)),
       "median_nearest_other_class_distance": float(np.median(pc.nearest_other_distance)),
-      "fraction_certified_closer_to_own_class": float(np.mean(pc.closer_to_own))}
+      "fraction_certified_closer_to_own_class": float(np.mean(pc.closer_to_own)),
+      "class_hulls": {"outside": int(np.sum(pc.verdict == 2)),
+                      "inside": int(np.sum(pc.verdict == 1)),
+                      "undetermined": int(np.sum(pc.verdict == 0)),
+                      "unconverged": int(np.sum(~pc.converged))}}
   return arrays, summary

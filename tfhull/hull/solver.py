@@ -15,35 +15,60 @@ A is processed in chunks (n is bounded by host memory, not device memory) and, u
 
 The certificate (weak duality, w = r/|r|): upper bound |x - A^T alpha|, computed in float64 on the
 host from the returned weights, and lower bound <w, x> - max_i <w, a_i>. The max comes from the
-full pass (true float32 or float64 matmuls): its top candidates are rescored exactly in float64 and
-every other point is bounded by its matmul score plus the rounding allowance
-sqrt(d) eps |w| max_i |a_i - mean|.
+full pass (true float32 or float64 matmuls): every candidate of its top-m list is rescored in
+float64, and every other point is bounded by the m-th matmul score plus Higham's worst-case
+inner-product bound gamma_d |w| max_i |a_i - mean| (gamma_d = d u / (1 - d u), u the unit
+roundoff of the compute dtype; any summation order) and the rounding of the stored points; a
+float64 allowance of the same form covers the host-side arithmetic. The lower bound is the
+running maximum over passes, and never exceeds the upper bound.
+
+Verdict per query (mutually exclusive, `HullResult.verdict`): OUTSIDE when the lower bound is
+positive (certified, with the separating hyperplane), else INSIDE when the upper bound is at most
+abs_tol (witnessed by the weights), else UNDETERMINED.
 """
 
 import dataclasses
 import math
 from typing import Any, Optional
 
+from absl import logging
 import numpy as np
 
 from tfhull.hull import backend
 from tfhull.hull import kernels
 
 
+# Verdict codes (`HullResult.verdict`, int8; saved as such by `tfhull.hull.saved.measure`).
+UNDETERMINED = 0  # Neither certified outside nor within abs_tol, within max_passes.
+INSIDE = 1        # upper_bound <= abs_tol, witnessed by the weights (eps-inside); not OUTSIDE.
+OUTSIDE = 2       # lower_bound > 0: certified outside, with a separating hyperplane.
+VERDICT_NAMES = ("undetermined", "inside", "outside")  # Indexed by the code.
+
+
+def verdicts(lower_bound: np.ndarray, upper_bound: np.ndarray, abs_tol: np.ndarray) -> np.ndarray:
+  """(q,) int8 verdict codes: OUTSIDE if lower_bound > 0, else INSIDE if upper_bound <= abs_tol,
+  else UNDETERMINED. A query certified outside at a distance below abs_tol is OUTSIDE."""
+  return np.where(lower_bound > 0, OUTSIDE,
+                  np.where(upper_bound <= abs_tol, INSIDE, UNDETERMINED)).astype(np.int8)
+
+
 @dataclasses.dataclass(frozen=True)
 class HullResult:
   """Distances of q queries to the convex hull of n points in d dimensions (numpy arrays).
 
-  `lower_bound <= exact distance <= upper_bound` is certified (up to the stated rounding
-  allowance); `distance` is `upper_bound`, attained by `projection = points[support] @ weights`.
+  `lower_bound <= exact distance <= upper_bound` is certified (worst-case rounding bounds, see
+  the module docstring); `distance` is `upper_bound`, attained by
+  `projection = points[support] @ weights`. `outside`, `inside` and the undetermined rest are
+  mutually exclusive (`verdict`).
   """
   distance: np.ndarray          # (q,) float64, |x - projection|.
   lower_bound: np.ndarray       # (q,) float64, >= 0.
   upper_bound: np.ndarray       # (q,) float64.
   rel_gap: np.ndarray           # (q,) (upper - lower) / upper.
   outside: np.ndarray           # (q,) bool, certified: lower_bound > 0.
-  inside: np.ndarray            # (q,) bool, distance <= abs_tol (eps-inside; weights witness it).
-  converged: np.ndarray         # (q,) bool, rel_gap <= rel_tol or inside.
+  inside: np.ndarray            # (q,) bool, distance <= abs_tol (eps-inside; weights witness it)
+                                # and not `outside`.
+  converged: np.ndarray         # (q,) bool, rel_gap <= rel_tol or distance <= abs_tol.
   projection: np.ndarray        # (q, d) float64, the closest point of the hull found.
   support: np.ndarray           # (q, k) int64 indices into points, -1 padded, by weight.
   weights: np.ndarray           # (q, k) float64 >= 0, rows sum to 1.
@@ -56,6 +81,30 @@ class HullResult:
   passes: np.ndarray            # (q,) full passes over the points (the nearest-neighbour one too).
   iterations: np.ndarray        # (q,) restricted Frank-Wolfe steps.
   rel_tol: float = 1e-4
+  verdict: Optional[np.ndarray] = None  # (q,) int8: OUTSIDE (2), INSIDE (1), UNDETERMINED (0);
+                                        # derived from outside/inside when not given.
+
+  def __post_init__(self):
+    if self.verdict is None:
+      code = np.where(self.outside, OUTSIDE, np.where(self.inside, INSIDE, UNDETERMINED))
+      object.__setattr__(self, "verdict", code.astype(np.int8))
+
+  @property
+  def undetermined(self) -> np.ndarray:
+    """(q,) bool: neither outside nor inside."""
+    return self.verdict == UNDETERMINED
+
+  @property
+  def verdict_names(self) -> np.ndarray:
+    """(q,) str: 'outside', 'inside' or 'undetermined'."""
+    return np.asarray(VERDICT_NAMES, dtype=object)[self.verdict].astype(str)
+
+  def counts(self) -> dict[str, int]:
+    """Queries per verdict, and those not converged (any verdict)."""
+    return {"outside": int(np.sum(self.verdict == OUTSIDE)),
+            "inside": int(np.sum(self.verdict == INSIDE)),
+            "undetermined": int(np.sum(self.verdict == UNDETERMINED)),
+            "unconverged": int(np.sum(~self.converged))}
 
   @property
   def ratio_to_nearest(self) -> np.ndarray:
@@ -69,6 +118,8 @@ class HullResult:
       return {p: float(np.percentile(a, p)) for p in (5, 25, 50, 75, 95)} if a.size else {}
     return {
         "queries": int(self.distance.size),
+        **self.counts(),
+        "fraction_undetermined": float(np.mean(self.undetermined)) if self.verdict.size else 0.0,
         "fraction_outside_certified": float(np.mean(self.outside)) if self.outside.size else 0.0,
         "fraction_inside": float(np.mean(self.inside)) if self.inside.size else 0.0,
         "fraction_converged": float(np.mean(self.converged)) if self.converged.size else 0.0,
@@ -92,18 +143,30 @@ class SolverConfig:
   batch_size: int = 256          # Queries solved together (static shape).
   working_set_size: int = 128    # K slots per query; must exceed the support size + m.
   atoms_per_pass: int = 16       # m violators added per pass.
+  certify_candidates: int = 64   # Top-scoring points per pass rescored in float64 for the
+                                 # certificate (>= atoms_per_pass); the rest get the worst-case
+                                 # rounding allowance, so more candidates = tighter bounds.
   chunk_size: int = 16384        # Rows of A per pricing matmul.
   device_bytes: int = 4 << 30    # Keep A on the device up to this size; beyond, stream chunks.
   refresh_every: int = 32        # Gram-space steps between exact residual refreshes.
-  max_inner_steps: int = 4096    # Restricted Frank-Wolfe steps per pass.
+  max_inner_steps: int = 256     # Restricted Frank-Wolfe steps per pass (stragglers continue
+                                 # after the next pricing pass, in a compacted batch).
   subspace_steps: int = 8        # Conjugate-gradient steps of each subspace (minor-cycle) step,
   subspace_every: int = 4        # taken every this many refresh rounds (0 steps: never),
   subspace_below: float = 0.05   # by queries whose residual is below this fraction of d_NN.
-  polish_max_dim: int = 512      # Near/inside queries (residual below subspace_below x d_NN)
+  polish_max_dim: int = 4096     # Near/inside queries (residual below subspace_below x d_NN)
                                  # of problems with d <= this get an exact float64 NNLS solve
                                  # on their working set after each pass (0: never).
+  exact_rescore: bool = True     # Queries held back only by the rounding allowance get one
+                                 # float64 pass over all points on the host (exact bound).
+  gram_state: bool = True        # Restricted-solve refreshes in Gram space (False: p-space).
+  compact: bool = True           # Converged queries leave the batch: the device state shrinks
+                                 # to a quarter when at most a quarter of its queries are live.
   dtype: str = "float32"         # Compute dtype: float32 or float64.
-  progress: bool = False         # tqdm progress bar over batches.
+  progress: Optional[bool] = None  # tqdm bar (queries, batches, passes, live queries) on stderr:
+                                 # True always, False never, None once a solve has run
+  progress_delay_s: float = 3.0  # this many seconds.
+  progress_label: str = ""       # Prefix of the bar's description (e.g. "class 3/10: ").
 
 
 def _pow2(n: int) -> int:
@@ -134,8 +197,11 @@ class _Pricer:
     n, d = a_c.shape
     self.m = m
     self.dtype = cfg.dtype
-    # Chunks of a power-of-two size when n is small, so nearby n (per-class hulls) share traces.
-    chunk = max(min(cfg.chunk_size, _pow2(n)), m, 8)
+    # Equal chunks of at most chunk_size rows, rounded up to a multiple of 128 (so nearby n share
+    # traces): the padding is under 128 rows per chunk, not up to the next power of two.
+    n_chunks = -(-n // cfg.chunk_size)
+    grain = 128 if cfg.chunk_size >= 128 else 8
+    chunk = max(-(-(-(-n // n_chunks)) // grain) * grain, m)
     n_chunks = -(-n // chunk)
     self.strategy = strategy
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
@@ -238,7 +304,9 @@ def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Option
     raise ValueError(f"queries have {x.shape[1]} dimensions but points have {a.shape[1]}; "
                      "use the same space (and flattening) for both")
   with backend.full_precision_matmuls():
-    return _solve(a, x, cfg, strategy)
+    res = _solve(a, x, cfg, strategy)
+  _report_unconverged(res, cfg.max_passes)
+  return res
 
 
 def _check_config(cfg: SolverConfig) -> None:
@@ -250,6 +318,8 @@ def _check_config(cfg: SolverConfig) -> None:
                "refresh_every", "max_inner_steps"):
     if getattr(cfg, name) < 1:
       raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+  if cfg.certify_candidates < 1:
+    raise ValueError(f"certify_candidates must be >= 1, got {cfg.certify_candidates}")
   if cfg.dtype not in ("float32", "float64"):
     raise ValueError(f"dtype must be float32 or float64, got {cfg.dtype!r}")
   if cfg.dtype == "float64" and backend.name() == "jax":
@@ -270,43 +340,70 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
   m = min(cfg.atoms_per_pass, n)
   k = max(min(cfg.working_set_size, _pow2(n)), m)
   b = max(1, min(cfg.batch_size, q))
-  pricer = _Pricer(a_c, cfg, m, strategy)
-  insert = backend.compile_fn(kernels.insert_atoms)
+  pricer = _Pricer(a_c, cfg, min(max(m, cfg.certify_candidates), n), strategy)
+  if cfg.gram_state:
+    # Gram-space working sets read their points from the device copy of A (or, when A streams
+    # from the host, from a host-gathered table of the rows they need).
+    table = None if pricer.stream else backend.to_device(a_c)
+    insert = _GramInserter(backend.compile_fn(kernels.insert_gram), a_c, table)
+  else:
+    insert = backend.compile_fn(kernels.insert_atoms)
   combine = backend.compile_fn(kernels.combine)
   solve = backend.compile_fn(
       kernels.restricted_solve, refresh_every=cfg.refresh_every,
       max_refreshes=max(1, cfg.max_inner_steps // cfg.refresh_every),
-      cg_steps=cfg.subspace_steps, subspace_every=cfg.subspace_every)
+      cg_steps=cfg.subspace_steps, subspace_every=cfg.subspace_every,
+      gram_state=cfg.gram_state)
 
   out = _Outputs(q, d)
-  starts = range(0, q, b)
-  if cfg.progress:
-    import tqdm  # pylint: disable=g-import-not-at-top
-    starts = tqdm.tqdm(starts, desc=f"hull ({n} points, d={d})", unit="batch")
-  for start in starts:
+  bar = _progress_bar(cfg, total=q, desc=f"{cfg.progress_label}hull (n={n}, d={d})")
+  n_batches = -(-q // b)
+  for i, start in enumerate(range(0, q, b)):
     rows = slice(start, min(start + b, q))
     xb = np.zeros((b, d), np.float64)
     xb[:rows.stop - rows.start] = x[rows]
     xb[rows.stop - rows.start:] = x[rows][:1]  # Padding: copies of a real query.
     real = np.arange(b) < rows.stop - rows.start
+
+    def on_pass(p, live, i=i):
+      if bar is not None:
+        bar.set_postfix_str(f"batch {i + 1}/{n_batches} pass {p}/{cfg.max_passes} "
+                            f"live {live}", refresh=False)
+        bar.update(0)
     res = _solve_batch(a, a_c, mu, xb - mu, real, pricer, insert, combine, solve, cfg, m, k, eps,
-                       max_norm_a)
+                       max_norm_a, on_pass)
     out.put(rows, {key: val[real] for key, val in res.items()})
-    if cfg.progress:
-      starts.set_postfix(outside=f"{np.mean(out.outside[:rows.stop]):.2f}",
-                         passes=f"{np.mean(out.passes[:rows.stop]):.1f}")
+    if bar is not None:
+      done = rows.stop
+      bar.set_postfix_str(
+          f"batch {i + 1}/{n_batches} outside {np.sum(out.outside[:done])} unconverged "
+          f"{np.sum(~out.converged[:done])} passes {np.mean(out.passes[:done]):.1f}",
+          refresh=False)
+      bar.update(rows.stop - rows.start)
+  if bar is not None:
+    bar.close()
   return out.result(mu, cfg.rel_tol)
 
 
+def _progress_bar(cfg: SolverConfig, total: int, desc: str):
+  """A tqdm bar on stderr: always with progress=True, never with False, and with None (default)
+  only once the solve has run `progress_delay_s` seconds."""
+  if cfg.progress is False:
+    return None
+  import tqdm  # pylint: disable=g-import-not-at-top
+  return tqdm.tqdm(total=total, desc=desc, unit="query", mininterval=1.0,
+                   delay=0.0 if cfg.progress else cfg.progress_delay_s)
+
+
 def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k, eps,
-                 max_norm_a):
+                 max_norm_a, on_pass=lambda p, live: None):
   """One batch of B (padded) centred queries xc (B, d) float64; returns per-query arrays."""
   bsz, d = xc.shape
   dt = cfg.dtype
   x32 = xc.astype(dt)
-  x_dev = backend.to_device(x32)
   norm_x = np.linalg.norm(xc, axis=1)
-  rounding = math.sqrt(d) * eps
+  rounding = math.sqrt(d) * eps  # Typical-case rounding: sets the abs_tol floor, not the bounds.
+  bounds = _RoundingBounds(d, cfg.dtype, max_norm_a, norm_x)
 
   # Pass 1: nearest neighbours (warm start and the d_NN baseline).
   vals, idx = pricer(x32, nearest=True)
@@ -316,17 +413,23 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   abs_tol = np.maximum(cfg.abs_tol if cfg.abs_tol is not None else 1e-4 * d_nn, floor)
 
   slots = backend.to_device(np.full((bsz, k), -1, np.int32))
-  vecs = backend.to_device(np.zeros((bsz, k, d), dt))
   gram = backend.to_device(np.zeros((bsz, k, k), dt))
   alpha0 = np.zeros((bsz, k), dt)
-  slots, vecs, gram = insert(slots, vecs, gram, backend.to_device(alpha0),
-                             backend.to_device(idx.astype(np.int32)),
-                             backend.to_device(a_c[np.maximum(idx, 0)]),
-                             backend.to_device(vals > kernels.NEG / 2))
+  x_dev = backend.to_device(x32)
+  if cfg.gram_state:
+    vecs = gram  # Unused by the Gram-space kernels (a placeholder argument).
+    slots, gram = insert(slots, gram, backend.to_device(alpha0), idx[:, :m],
+                         vals[:, :m] > kernels.NEG / 2, x_dev)
+  else:
+    vecs = backend.to_device(np.zeros((bsz, k, d), dt))
+    slots, vecs, gram = insert(slots, vecs, gram, backend.to_device(alpha0),
+                               backend.to_device(idx[:, :m].astype(np.int32)),
+                               backend.to_device(a_c[np.maximum(idx[:, :m], 0)]),
+                               backend.to_device(vals[:, :m] > kernels.NEG / 2))
   alpha0[:, 0] = 1.0  # The nearest neighbour (candidate 0) went into slot 0.
   alpha = backend.to_device(alpha0)
 
-  active = real.copy()
+  best_lb = np.full(bsz, -np.inf)
   res = {
       "lower_bound": np.zeros(bsz), "normal": np.zeros((bsz, d)), "offset": np.zeros(bsz),
       # Start from the warm start, so padding rows (never active) are well-formed too.
@@ -334,54 +437,96 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
       "passes": np.ones(bsz, np.int64), "iterations": np.zeros(bsz, np.int64),
       "nearest_index": nearest, "nearest_distance": d_nn, "abs_tol": abs_tol,
   }
-  abs_tol2 = backend.to_device(((0.5 * abs_tol) ** 2).astype(dt))
-  subspace_r2 = backend.to_device(((cfg.subspace_below * d_nn) ** 2).astype(dt))
   inner_rel = backend.to_device(np.asarray(0.25 * cfg.rel_tol, dt))
+  # The working view: `rows` (b,) are the batch rows held by the device state, `live` those still
+  # being solved. Converged queries leave it: when at most a quarter is live, the state is
+  # compacted (gathered) into a batch a quarter the size (at least _MIN_BUCKET rows).
+  rows = np.arange(bsz)
+  live = real.copy()
   # Passes converge on float32 quantities; the final interval is recomputed exactly below, so
   # keep a hair of margin to the tolerances.
   margin = 1.0 - 1e-3
-  for _ in range(cfg.max_passes - 1):
+  for p in range(2, cfg.max_passes + 1):
+    on_pass(p, int(live.sum()))
+    xv, nv = xc[rows], d_nn[rows]
+    abs_tol2 = backend.to_device(((0.5 * abs_tol[rows]) ** 2).astype(dt))
+    subspace_r2 = backend.to_device(((cfg.subspace_below * nv) ** 2).astype(dt))
     if d <= min(_PRESOLVE_DIM, cfg.polish_max_dim):
       # Low dimension: the exact solve on each working set first, so queries already inside
       # their working set's hull skip the Frank-Wolfe steps altogether.
       alpha_np = backend.to_numpy(alpha).astype(np.float64)
-      r0 = xc - _combine(a, mu, backend.to_numpy(slots).astype(np.int64), alpha_np)
-      if _polish(a, mu, xc, backend.to_numpy(slots), alpha_np, r0, np.linalg.norm(r0, axis=1),
-                 np.nonzero(active)[0]):
+      r0 = xv - _combine(a, mu, backend.to_numpy(slots).astype(np.int64), alpha_np)
+      if _polish(a, mu, xv, backend.to_numpy(slots), alpha_np, r0, np.linalg.norm(r0, axis=1),
+                 np.nonzero(live)[0]):
         alpha = backend.to_device(alpha_np.astype(dt))
-    alpha, its = solve(x_dev, vecs, gram, alpha, slots, backend.to_device(active), abs_tol2,
+    alpha, its = solve(x_dev, vecs, gram, alpha, slots, backend.to_device(live), abs_tol2,
                        subspace_r2, inner_rel)
-    r = xc - backend.to_numpy(combine(alpha, vecs)).astype(np.float64)
+    if cfg.gram_state:  # Exactly, in float64, from the support rows.
+      r = xv - _combine(a, mu, backend.to_numpy(slots).astype(np.int64),
+                        backend.to_numpy(alpha).astype(np.float64))
+    else:
+      r = xv - backend.to_numpy(combine(alpha, vecs)).astype(np.float64)
     ub = np.linalg.norm(r, axis=1)
-    near = active & (ub <= cfg.subspace_below * d_nn)
+    near = live & (ub <= cfg.subspace_below * nv)
     if d <= cfg.polish_max_dim and near.any():
       alpha_np = backend.to_numpy(alpha).astype(np.float64)
-      if _polish(a, mu, xc, backend.to_numpy(slots), alpha_np, r, ub, np.nonzero(near)[0]):
+      if _polish(a, mu, xv, backend.to_numpy(slots), alpha_np, r, ub, np.nonzero(near)[0]):
         alpha = backend.to_device(alpha_np.astype(dt))
     r32 = r.astype(dt)
     w = r32.astype(np.float64)
     vals, idx = pricer(r32, nearest=False)
-    rn = np.linalg.norm(w, axis=1)
+    # At most _MAX_EXACT_ROWS live queries per pass may get the float64 pass over all points.
+    def rescore(lb_cand, live=live, ub=ub, rows=rows):
+      gap_ok = np.logical_and(live, ub - np.maximum(np.maximum(lb_cand, best_lb[rows]), 0.0)
+                              <= margin * cfg.rel_tol * ub)
+      pick = np.nonzero(gap_ok)[0][:_MAX_EXACT_ROWS]
+      out = np.zeros(len(lb_cand), bool)
+      out[pick] = True
+      return out
+    lb, top, rn = _pass_lower_bound(a, mu, xv, w, vals, idx, bounds.take(rows),
+                                    rescore if cfg.exact_rescore else None)
     safe = np.maximum(rn, 1e-300)
-    top = _certified_max(a, mu, w, vals, idx, rounding * rn * max_norm_a)
-    lb = np.where(rn > 0, ((w * xc).sum(1) - top) / safe, 0.0)
-    relgap = np.where(ub > 0, (ub - np.maximum(lb, 0.0)) / np.maximum(ub, 1e-300), 0.0)
-    done = np.logical_or(relgap <= margin * cfg.rel_tol, ub <= margin * abs_tol)
-    upd = active
-    res["lower_bound"][upd] = np.maximum(lb, 0.0)[upd]
-    res["normal"][upd] = (w / safe[:, None])[upd]
-    res["offset"][upd] = (top / safe)[upd]  # Centred; the mean is added in `result`.
-    res["slots"][upd] = backend.to_numpy(slots).astype(np.int64)[upd]
-    res["alpha"][upd] = backend.to_numpy(alpha).astype(np.float64)[upd]
-    res["passes"][upd] += 1
-    res["iterations"][upd] += backend.to_numpy(its).astype(np.int64)[upd]
-    active = np.logical_and(active, ~done)
-    if not active.any():
+    # The lower bound is the running maximum over passes (each pass's bound is valid on its own);
+    # the hyperplane is the one of the best pass.
+    better = np.logical_and(live, lb > best_lb[rows])
+    tgt = rows[better]
+    best_lb[tgt] = lb[better]
+    res["normal"][tgt] = (w / safe[:, None])[better]
+    res["offset"][tgt] = (top / safe)[better]  # Centred; the mean is added in `result`.
+    lower = np.maximum(best_lb[rows], 0.0)
+    relgap = np.where(ub > 0, (ub - lower) / np.maximum(ub, 1e-300), 0.0)
+    done = np.logical_or(relgap <= margin * cfg.rel_tol, ub <= margin * abs_tol[rows])
+    tgt = rows[live]
+    res["slots"][tgt] = backend.to_numpy(slots).astype(np.int64)[live]
+    res["alpha"][tgt] = backend.to_numpy(alpha).astype(np.float64)[live]
+    res["passes"][tgt] += 1
+    res["iterations"][tgt] += backend.to_numpy(its).astype(np.int64)[live]
+    live = np.logical_and(live, ~done)
+    if not live.any():
       break
-    rp = (w * (xc - r)).sum(1)  # <r, p>: atoms scoring above it improve the objective.
-    ok = np.logical_and(vals > rp[:, None], active[:, None])
-    slots, vecs, gram = insert(slots, vecs, gram, alpha, backend.to_device(idx.astype(np.int32)),
-                               backend.to_device(a_c[np.maximum(idx, 0)]), backend.to_device(ok))
+    rp = (w * (xv - r)).sum(1)  # <r, p>: atoms scoring above it improve the objective.
+    vals, idx = vals[:, :m], idx[:, :m]
+    ok = np.logical_and(vals > rp[:, None], live[:, None])
+    if cfg.gram_state:
+      slots, gram = insert(slots, gram, alpha, idx, ok, x_dev)
+      vecs = gram
+    else:
+      slots, vecs, gram = insert(slots, vecs, gram, alpha, backend.to_device(idx.astype(np.int32)),
+                                 backend.to_device(a_c[np.maximum(idx, 0)]),
+                                 backend.to_device(ok))
+    if cfg.compact and len(rows) > _MIN_BUCKET and 4 * live.sum() <= len(rows):
+      size = max(_MIN_BUCKET, len(rows) // 4)
+      while size // 4 >= max(_MIN_BUCKET, live.sum()):
+        size //= 4
+      keep = np.nonzero(live)[0]
+      sel = np.concatenate([keep, np.full(size - len(keep), keep[0])])
+      sel_dev = backend.to_device(sel.astype(np.int32))
+      slots, gram, alpha, x_dev = (kernels.take_rows(v, sel_dev)
+                                   for v in (slots, gram, alpha, x_dev))
+      vecs = gram if cfg.gram_state else kernels.take_rows(vecs, sel_dev)
+      rows = rows[sel]
+      live = np.arange(size) < len(keep)
+  res["lower_bound"] = np.maximum(best_lb, 0.0)
 
   # The reported interval: upper bound from the returned weights, exactly, in float64.
   al = np.maximum(res["alpha"], 0.0)
@@ -390,12 +535,15 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   res["projection"] = _combine(a, mu, res["slots"], al)
   ub = np.linalg.norm(xc - res["projection"], axis=1)
   res["upper_bound"] = ub
+  res["lower_bound"] = np.minimum(res["lower_bound"], ub)  # Both valid: lb <= d* <= ub.
   res["rel_gap"] = np.where(ub > 0, (ub - res["lower_bound"]) / np.maximum(ub, 1e-300), 0.0)
   res["converged"] = np.logical_or(res["rel_gap"] <= cfg.rel_tol, ub <= abs_tol)
   return res
 
 
 _PRESOLVE_DIM = 64  # Up to this dimension every active query is polished before each pass.
+_MIN_BUCKET = 16   # Smallest batch the working view is compacted to.
+_MAX_EXACT_ROWS = 64  # Queries per pass that may get a float64 pass over all points.
 
 
 def _polish(a, mu, xc, slots, alpha, r, ub, rows) -> bool:
@@ -433,20 +581,127 @@ def _polish(a, mu, xc, slots, alpha, r, ub, rows) -> bool:
   return changed
 
 
-def _certified_max(a, mu, w, vals, idx, allowance, exact_top: int = 4) -> np.ndarray:
-  """Upper bound on max_i <w, a_i - mu> per query from the pricing pass's top-m list.
+def gamma(k: int, u: float) -> float:
+  """Higham's gamma_k = k u / (1 - k u): |fl(<x, y>) - <x, y>| <= gamma_k sum_j |x_j y_j| for a
+  k-term inner product in any summation order (u: unit roundoff)."""
+  if k * u >= 0.5:
+    raise ValueError(f"gamma_k undefined for k = {k}, u = {u}")
+  return k * u / (1.0 - k * u)
 
-  The first `exact_top` candidates are rescored exactly in float64; every other point scored at
-  most vals[:, exact_top] in the matmul, so its true score is below that plus the rounding
-  allowance sqrt(d) eps |w| max|a_i - mu|. Rigorous, and usually tight (the exact rescoring).
+
+@dataclasses.dataclass(frozen=True)
+class _RoundingBounds:
+  """Worst-case rounding allowances of one batch's certificate (per unit |w|).
+
+  price: the pricing matmul <w, a32_i> in the compute dtype against the exact <w, a_i - mu>:
+    gamma_d(u) |w| |a32_i| (the matmul) + u |w| |a_i - mu| (rounding of the stored centred
+    points), bounded with the largest stored norm.
+  host: the float64 rescoring and <w, x - mu> on the host: gamma_{d+2}(u64) |w| (|x - mu| +
+    max_i |a_i - mu|) per query (B,).
   """
-  j = min(exact_top, vals.shape[1])
-  cand = np.maximum(idx[:, :j], 0)
-  exact = np.einsum("bjd,bd->bj", a[cand].astype(np.float64) - mu, w)
-  exact = np.where(idx[:, :j] >= 0, exact, -np.inf)
-  rest = vals[:, min(j, vals.shape[1] - 1)] + allowance
-  rest = np.where(idx[:, min(j, vals.shape[1] - 1)] >= 0, rest, -np.inf)
-  return np.maximum(exact.max(axis=1), rest)
+  price: float
+  host: np.ndarray
+
+  def __init__(self, d: int, dtype: str, max_norm_a: float, norm_x: np.ndarray):
+    u = float(np.finfo(dtype).eps) / 2
+    u64 = float(np.finfo(np.float64).eps) / 2
+    a_max = max_norm_a * (1.0 + 4 * u)  # Covers both the stored and the exact centred norms.
+    object.__setattr__(self, "price", (gamma(d, u) + u) * a_max * (1.0 + 4 * u64))
+    object.__setattr__(self, "host", gamma(d + 2, u64) * 2.0 * (norm_x + a_max))
+
+  def take(self, rows: np.ndarray) -> "_RoundingBounds":
+    out = object.__new__(_RoundingBounds)
+    object.__setattr__(out, "price", self.price)
+    object.__setattr__(out, "host", self.host[rows])
+    return out
+
+
+def certified_max(a, mu, w, vals, idx, allowance) -> tuple[np.ndarray, np.ndarray]:
+  """Upper bound on max_i <w, a_i - mu> per query (B,) from a pricing pass's top-m list, and the
+  exact max over the rescored candidates alone (B,) (the bound where the allowance does not bind).
+
+  Every listed candidate that could be the max (its matmul score plus `allowance` above the best
+  float64 score of the first four) is rescored in float64; every other point scored at most
+  vals[:, -1] in the matmul, so its exact score is below that plus `allowance` (B,) (worst-case
+  rounding, `_RoundingBounds.price` |w|). A list with unused (-1) entries held every point.
+
+  Args:
+    a: (n, d) points; mu: (d,) centre; w: (B, d) float64 directions.
+    vals: (B, m) matmul scores, descending; idx: (B, m) int indices, -1 unused.
+    allowance: (B,) rounding allowance of unlisted points.
+  """
+  # Rescore the first few in float64; a later candidate j needs its exact score only if it could
+  # beat them (vals_j + allowance > their best); otherwise vals_j + allowance bounds it and it
+  # cannot change the max. Same result as rescoring all, at a fraction of the gathers.
+  head = min(4, idx.shape[1])
+  exact = np.full(idx.shape, -np.inf)
+  cand = a[np.maximum(idx[:, :head], 0)].astype(np.float64) - mu  # (B, head, d)
+  exact[:, :head] = np.einsum("bjd,bd->bj", cand, w)
+  exact = np.where(idx >= 0, exact, -np.inf)
+  best = exact[:, :head].max(axis=1)
+  need = np.logical_and(vals + allowance[:, None] > best[:, None], idx >= 0)
+  need[:, :head] = False
+  bi, bj = np.nonzero(need)
+  for s in range(0, len(bi), 4096):  # Bounded float64 temporaries.
+    sb, sj = bi[s:s + 4096], bj[s:s + 4096]
+    exact[sb, sj] = np.einsum("kd,kd->k", a[idx[sb, sj]].astype(np.float64) - mu, w[sb])
+  rest = np.where(idx[:, -1] >= 0, vals[:, -1] + allowance, -np.inf)
+  return np.maximum(exact.max(axis=1), rest), exact.max(axis=1)
+
+
+def exact_max(a, mu, w, block: int = 8192) -> np.ndarray:
+  """max_i <w, a_i - mu> (B,) over all n points in float64 on the host (blocks of rows)."""
+  top = np.full(w.shape[0], -np.inf)
+  for s in range(0, a.shape[0], block):
+    top = np.maximum(top, ((a[s:s + block].astype(np.float64) - mu) @ w.T).max(axis=0))
+  return top
+
+
+def _pass_lower_bound(a, mu, xc, w, vals, idx, bounds: _RoundingBounds, rescore=None):
+  """Certified lower bound on the distance from one pricing pass, with direction w (B, d).
+
+  Returns (lb (B,) (may be negative; -inf where w = 0), top (B,) certified max_i <w, a_i - mu>,
+  |w| (B,)). lb = (<w, x - mu> - top - host allowance) / |w|. `rescore(lb_candidates) -> (B,)
+  bool` picks queries to rescore over all points in float64 when the allowance binds.
+  """
+  rn = np.linalg.norm(w, axis=1)
+  top, cand_top = certified_max(a, mu, w, vals, idx, bounds.price * rn)
+  if rescore is not None:
+    # Queries whose bound is limited only by the rounding allowance of the unlisted points:
+    # with the candidates' exact max alone they would meet their stopping rule. One float64 pass
+    # over all points settles them (exactly, up to the float64 allowance).
+    wx = (w * xc).sum(1)
+    lb_cand = (wx - cand_top - bounds.host * rn) / np.maximum(rn, 1e-300)
+    rows = np.nonzero(rescore(lb_cand) & (top > cand_top))[0]
+    if len(rows):
+      top[rows] = exact_max(a, mu, w[rows])
+  num = (w * xc).sum(1) - top - bounds.host * rn
+  lb = num / np.maximum(rn, 1e-300)
+  lb = np.where(lb > 0, lb * (1.0 - 1e-14), lb)  # The division's own rounding.
+  return np.where(rn > 0, lb, -np.inf), top, rn
+
+
+class _GramInserter:
+  """Calls `kernels.insert_gram` with the point table and row maps (device A, or host rows)."""
+
+  def __init__(self, fn, a_c: np.ndarray, table):
+    self.fn, self.a_c, self.table = fn, a_c, table
+
+  def __call__(self, slots, gram, alpha, idx: np.ndarray, ok: np.ndarray, x_dev):
+    slots_np = backend.to_numpy(slots).astype(np.int64)
+    idx = np.maximum(idx, 0)
+    if self.table is not None:
+      table, slot_rows, new_rows = self.table, np.maximum(slots_np, 0), idx
+    else:  # Streaming: only the rows this call reads.
+      uniq = np.unique(np.concatenate([np.maximum(slots_np, 0).ravel(), idx.ravel()]))
+      table = backend.to_device(self.a_c[uniq])
+      slot_rows = np.searchsorted(uniq, np.maximum(slots_np, 0))
+      new_rows = np.searchsorted(uniq, idx)
+    slots, gram, _ = self.fn(slots, gram, alpha, backend.to_device(idx.astype(np.int32)),
+                             backend.to_device(ok), table,
+                             backend.to_device(slot_rows.astype(np.int32)),
+                             backend.to_device(new_rows.astype(np.int32)), x_dev)
+    return slots, gram
 
 
 def _combine(a: np.ndarray, mu: np.ndarray, slots: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -463,11 +718,13 @@ class _Outputs:
     self.q, self.d = q, d
     self.parts = []
     self.outside = np.zeros(q, bool)
+    self.converged = np.ones(q, bool)
     self.passes = np.zeros(q)
 
   def put(self, rows: slice, res: dict) -> None:
     self.parts.append(res)
     self.outside[rows] = res["lower_bound"] > 0
+    self.converged[rows] = res["converged"]
     self.passes[rows] = res["passes"]
 
   def result(self, mu: np.ndarray, rel_tol: float) -> HullResult:
@@ -489,12 +746,22 @@ class _Outputs:
     lb = cat("lower_bound", (q,), np.float64)
     normal = cat("normal", (q, d), np.float64)
     tol = cat("abs_tol", (q,), np.float64)
+    verdict = verdicts(lb, ub, tol)
     return HullResult(
         distance=ub, lower_bound=lb, upper_bound=ub, rel_gap=cat("rel_gap", (q,), np.float64),
-        outside=lb > 0, inside=ub <= tol, converged=cat("converged", (q,), bool),
+        outside=verdict == OUTSIDE, inside=verdict == INSIDE, verdict=verdict,
+        converged=cat("converged", (q,), bool),
         projection=cat("projection", (q, d), np.float64) + mu, support=slots, weights=alpha,
         nnz=nnz, nearest_index=cat("nearest_index", (q,), np.int64),
         nearest_distance=cat("nearest_distance", (q,), np.float64),
         hyperplane_normal=normal, hyperplane_offset=cat("offset", (q,), np.float64) + normal @ mu,
         abs_tol=tol, passes=cat("passes", (q,), np.int64),
         iterations=cat("iterations", (q,), np.int64), rel_tol=rel_tol)
+
+
+def _report_unconverged(res: HullResult, max_passes: int) -> None:
+  c = res.counts()
+  if c["unconverged"] or c["undetermined"]:
+    logging.warning("hull solver: %d of %d queries not converged within max_passes=%d "
+                    "(verdicts: %d outside, %d inside, %d undetermined)", c["unconverged"],
+                    res.distance.size, max_passes, c["outside"], c["inside"], c["undetermined"])
