@@ -85,7 +85,7 @@ def test_minimal_eps_flips_and_the_lower_end_does_not(setup):
     assert ok.mean() > 0.8
     assert np.all(m.eps[ok] - m.lower[ok] <= m.tol + 1e-6)  # float32 brackets.
     assert np.all(models.predict(model, m.x_adv[ok]).argmax(1) != y[ok])  # Flips at eps.
-    assert np.all(_norm(m.x_adv[ok], x[ok], norm) <= m.eps[ok] * (1 + 1e-5))
+    assert np.all(_norm(m.x_adv[ok], x[ok], norm) <= m.eps[ok] * (1 + 1e-5) + 1e-6)  # float32.
     # PGD (deterministic) at the lower end of the bracket does not flip.
     step = attacks.make_step("bim", fn, norm, attacks.IterativeConfig(steps=10))
     at_lower = attacks.run_batched(step, x[ok], y[ok], m.lower[ok], batch_size=128)

@@ -39,6 +39,7 @@ def test_fit_slope():
   assert hull_solver.fit_slope([1e3], [2.0]) is None
 
 
+@pytest.mark.slow  # make test-all; keeps make test under 20 minutes on 2 cores.
 def test_quick_benchmark_json():
   pytest.importorskip("cvxpy")
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
@@ -83,6 +84,7 @@ def test_quick_benchmark_json():
   assert report["scaling"]["tfhull_log_time_vs_log_n_slope"] is not None
 
 
+@pytest.mark.slow  # make test-all; keeps make test under 20 minutes on 2 cores.
 def test_quick_attack_benchmark_json():
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
   proc = subprocess.run([sys.executable, "-m", "benchmarks.attacks", "--quick", "--json"],

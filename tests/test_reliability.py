@@ -598,6 +598,7 @@ def test_killed_training_resumes_to_identical_weights(digits, reference, tmp_pat
   assert resumed.metrics["test_accuracy"] == reference.metrics["test_accuracy"]
 
 
+@pytest.mark.slow  # make test-all; keeps make test under 20 minutes on 2 cores.
 def test_a_stopped_run_killed_before_commit_does_not_train_on(digits, tmp_path):
   from tfhull import training  # pylint: disable=import-outside-toplevel
   cfg = training.TrainConfig(epochs=200, batch_size=64, until_interpolation=True, seed=1)
@@ -832,6 +833,7 @@ TINY_STUDY = ["--train_size=100", "--test_size=20", "--epochs=3", "--nountil_int
               "--ray_points=5"]
 
 
+@pytest.mark.slow  # make test-all; keeps make test under 20 minutes on 2 cores.
 def test_two_concurrent_studies_share_one_build_per_artifact(tmp_path):
   """Two `pipelines.full` runs started together into one root both finish; every artifact is
   built once (the second run waits on each artifact's lock and reuses it)."""
@@ -853,6 +855,7 @@ def test_two_concurrent_studies_share_one_build_per_artifact(tmp_path):
     assert not leftovers, leftovers  # No temporaries, locks or replaced copies.
 
 
+@pytest.mark.slow  # make test-all; keeps make test under 20 minutes on 2 cores.
 def test_study_killed_in_training_resumes_to_the_same_numbers(tmp_path):
   """A study SIGKILLed mid-training and run again gives the same payloads and metrics as an
   uninterrupted run of the same flags."""

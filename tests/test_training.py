@@ -190,6 +190,7 @@ def test_interrupted_training_resumes_from_its_last_epoch(digits, tmp_path):
   assert resumed.metrics["epochs_run"] == 6
 
 
+@pytest.mark.slow  # make test-all; keeps make test under 20 minutes on 2 cores.
 def test_two_replica_mirrored_training():
   code = textwrap.dedent("""
       import json
