@@ -65,6 +65,23 @@ def merge_top(vals_list, idx_list):
   return vals, ops.take_along_axis(ops.concatenate(idx_list, axis=1), pos, axis=1)
 
 
+def _slot_plan(slots, alpha, new_idx, ok):
+  """Where m new atoms (B, m) go in the working set (B, k): duplicates of present atoms dropped
+  from `ok`; `target` (B, m) distinct slots, free ones first (in index order), then occupied;
+  `order` (B, m) the candidates ok-first (stable), so the j-th ok candidate meets the j-th
+  target; `free` (B, k) the empty or zero-weight slots."""
+  k, m = slots.shape[1], new_idx.shape[1]
+  dup = ops.any(new_idx[:, :, None] == slots[:, None, :], axis=2)
+  ok = ops.logical_and(ok, ops.logical_not(dup))
+  free = ops.logical_or(slots < 0, alpha <= 0)
+  key = ops.where(free, 2 * k - ops.arange(k, dtype="int32")[None, :],
+                  k - ops.arange(k, dtype="int32")[None, :])
+  _, target = ops.top_k(ops.cast(key, "float32"), k=m, sorted=True)
+  target = ops.cast(target, "int32")
+  order = ops.argsort(ops.cast(ops.logical_not(ok), "int32") * m + ops.arange(m)[None, :], axis=1)
+  return ok, free, target, order
+
+
 def insert_atoms(slots, vecs, gram, alpha, new_idx, new_vecs, ok):
   """Puts up to m new atoms into free working-set slots (weight 0) of each query.
 
@@ -80,16 +97,7 @@ def insert_atoms(slots, vecs, gram, alpha, new_idx, new_vecs, ok):
   """
   bsz, k = slots.shape
   m = new_idx.shape[1]
-  dup = ops.any(new_idx[:, :, None] == slots[:, None, :], axis=2)
-  ok = ops.logical_and(ok, ops.logical_not(dup))
-  free = ops.logical_or(slots < 0, alpha <= 0)
-  # m distinct target slots per query: free slots first (in index order), then occupied ones.
-  key = ops.where(free, 2 * k - ops.arange(k, dtype="int32")[None, :],
-                  k - ops.arange(k, dtype="int32")[None, :])
-  _, target = ops.top_k(ops.cast(key, "float32"), k=m, sorted=True)
-  target = ops.cast(target, "int32")
-  # Candidates in order ok-first (stable), so the j-th ok candidate meets the j-th free slot.
-  order = ops.argsort(ops.cast(ops.logical_not(ok), "int32") * m + ops.arange(m)[None, :], axis=1)
+  ok, free, target, order = _slot_plan(slots, alpha, new_idx, ok)
   cand_idx = ops.take_along_axis(new_idx, order, axis=1)
   cand_ok = ops.take_along_axis(ok, order, axis=1)
   cand_vecs = batched_rows(new_vecs, order)
@@ -272,14 +280,7 @@ def insert_gram(slots, gram, alpha, new_idx, ok, table, slot_rows, new_rows, x):
   k = slots.shape[1]
   m = new_idx.shape[1]
   dtype = gram.dtype
-  dup = ops.any(new_idx[:, :, None] == slots[:, None, :], axis=2)
-  ok = ops.logical_and(ok, ops.logical_not(dup))
-  free = ops.logical_or(slots < 0, alpha <= 0)
-  key = ops.where(free, 2 * k - ops.arange(k, dtype="int32")[None, :],
-                  k - ops.arange(k, dtype="int32")[None, :])
-  _, target = ops.top_k(ops.cast(key, "float32"), k=m, sorted=True)
-  target = ops.cast(target, "int32")
-  order = ops.argsort(ops.cast(ops.logical_not(ok), "int32") * m + ops.arange(m)[None, :], axis=1)
+  ok, free, target, order = _slot_plan(slots, alpha, new_idx, ok)
   cand_idx = ops.take_along_axis(new_idx, order, axis=1)
   cand_rows = ops.take_along_axis(new_rows, order, axis=1)
   cand_ok = ops.take_along_axis(ok, order, axis=1)
