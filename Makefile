@@ -1,29 +1,41 @@
-# The two set-up commands: `make run` and `make test`. Both create .venv on first use.
+# The two set-up commands: `make run` and `make test`. Both create .venv on first use:
+# `make run` installs the runtime dependencies only, `make test` adds the test extras.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+TESTING := $(VENV)/.installed-test
 PYTEST_ARGS ?=
 
-.PHONY: run test test-all bench clean
+.PHONY: run test test-all bench clean distclean
 
-$(STAMP): setup.cfg pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
-	@touch $(STAMP)
 
-run: $(STAMP)
+$(RUNTIME): setup.cfg pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e .
+	@touch $(RUNTIME)
+
+$(TESTING): setup.cfg pyproject.toml | $(VENV)/bin/python
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(RUNTIME) $(TESTING)
+
+run: $(RUNTIME)
 	$(PY) -m pipelines.full --flagfile=configs/digits_mlp.flags $(ARGS)
 
-test: $(STAMP)
+test: $(TESTING)
 	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-test-all: $(STAMP)
+test-all: $(TESTING)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-bench: $(STAMP)
+bench: $(TESTING)
 	$(PY) -m benchmarks.hull_solver --json
 
+# Runs only; `distclean` also removes the virtual environment.
 clean:
-	rm -rf $(VENV) runs
+	rm -rf runs
+
+distclean: clean
+	rm -rf $(VENV)
