@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.installed-runtime
 TESTING := $(VENV)/.installed-test
 PYTEST_ARGS ?=
+# Test files run in parallel, one file per worker at a time (module fixtures are built once).
+PYTEST_WORKERS ?= 2
 
 .PHONY: run test test-all bench clean distclean
 
@@ -25,10 +27,10 @@ run: $(RUNTIME)
 	$(PY) -m pipelines.full --flagfile=configs/digits_mlp.flags $(ARGS)
 
 test: $(TESTING)
-	$(PY) -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow" -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-all: $(TESTING)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 bench: $(TESTING)
 	$(PY) -m benchmarks.hull_solver --json
