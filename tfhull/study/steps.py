@@ -252,8 +252,11 @@ def report_inputs(inputs: Mapping, cfg):
   from tfhull import io  # pylint: disable=import-outside-toplevel
   from tfhull import report as report_lib  # pylint: disable=import-outside-toplevel
   from tfhull.hull import saved  # pylint: disable=import-outside-toplevel
+  from tfhull.report import environment  # pylint: disable=import-outside-toplevel
   from tfhull.report import study as study_report  # pylint: disable=import-outside-toplevel
   ds = tfhull.data.load(inputs["data"].uri)
+  dims = {space: int(dim) for name, a in inputs.items() if name.startswith("features/")
+          for space, dim in (a.summary.get("spaces") or {}).items()}
   an = io.read_json(inputs["analyze"].path("analysis.json"))
   an_arrays = io.load_npz(inputs["analyze"].path("analysis.npz"))
   measured = saved.load_set(hull_inputs(inputs).values())
@@ -284,12 +287,16 @@ def report_inputs(inputs: Mapping, cfg):
           test=ds.x_test[i], projection=pixel["projection"][i].reshape(shape),
           label=names[ds.y_test[i]], distance=float(pixel["distance"][i]), support=support))
   adversarial = [{"norm": norm, "perturbation": an_arrays[f"adv_{norm}_perturbation"],
-                  "d_hull": an_arrays[f"adv_{norm}_d_hull"], "d_nn": an_arrays[f"adv_{norm}_d_nn"]}
+                  "d_hull": an_arrays[f"adv_{norm}_d_hull"], "d_nn": an_arrays[f"adv_{norm}_d_nn"],
+                  "spearman_d_hull": (an.get("adversarial") or {}).get(norm, {}).get(
+                      "spearman_d_hull")}
                  for norm in ("inf", "2") if f"adv_{norm}_perturbation" in an_arrays]
   rays = None
   if "ray_t" in an_arrays:
     rays = {"t": an_arrays["ray_t"], "margin": an_arrays["ray_margin"],
             "crossing": an_arrays["ray_crossing"], "categories": an["rays"]["categories"]}
+    if "ray_examples" in an_arrays:
+      rays["examples"] = an_arrays["ray_examples"]
   head = None
   if "class_min_margin" in an_arrays:
     head = {"class_min_margin": an_arrays["class_min_margin"],
@@ -300,8 +307,10 @@ def report_inputs(inputs: Mapping, cfg):
       title=cfg.report.title or f"tfhull: {inputs['data'].summary.get('source')} with "
                                 f"{inputs['train'].summary.get('model_spec')}",
       provenance=provenance(inputs), config=cfg.run.flags,
-      versions=inputs["train"].metadata.get("versions", {}),
-      headline=study_report.headline_rows(metrics), metrics=metrics, history=history,
+      versions=environment.versions(inputs["train"].metadata.get("versions", {})),
+      headline=study_report.headline_rows(metrics, dims),
+      summary=study_report.summary_sentence(metrics, dims), space_dims=dims,
+      metrics=metrics, history=history,
       hull=views, image_rows=image_rows, adversarial=adversarial,
       robustness={"robust_accuracy": attack_summary["robust_accuracy"],
                   "worst_case_robust_accuracy": attack_summary["worst_case_robust_accuracy"],
