@@ -46,7 +46,8 @@ pre{background:#f7f7f7;padding:.8em;overflow-x:auto;font-size:.85em}
 code{word-break:break-all}nav ul{columns:2}
 """.strip()
 
-# Counts the <img> elements that decoded; browser tests read body[data-figures-loaded].
+# Counts the <img> elements that decoded and records the page's scroll width against the
+# window's; browser tests read body[data-figures-loaded] and body[data-width].
 SCRIPT = """
 window.addEventListener("load", function () {
   var imgs = document.images, loaded = 0;
@@ -54,6 +55,7 @@ window.addEventListener("load", function () {
     if (imgs[i].complete && imgs[i].naturalWidth > 0) loaded++;
   }
   document.body.dataset.figuresLoaded = loaded + "/" + imgs.length;
+  document.body.dataset.width = document.documentElement.scrollWidth + "/" + window.innerWidth;
 });
 """.strip()
 
@@ -441,9 +443,15 @@ def _html_table(header, rows, caption: str = "") -> str:
 PROVENANCE_HEADER = ("step", "type", "uri", "fingerprint", "created")
 
 
-def _provenance_rows(provenance) -> list:
-  return [tuple("" if p.get(k) is None else str(p.get(k)) for k in PROVENANCE_HEADER)
-          for p in provenance or []]
+def _provenance_rows(provenance, raw: bool = False) -> list:
+  """Rows of the provenance table, steps by their human names (`raw`: the step id first)."""
+  rows = []
+  for p in provenance or []:
+    cells = ["" if p.get(k) is None else str(p.get(k)) for k in PROVENANCE_HEADER]
+    step = cells[0]
+    cells[0] = names.step_name(step)
+    rows.append(tuple([step] + cells if raw else cells))
+  return rows
 
 
 def page_tables(inputs: ReportInputs, sections: list) -> list:
@@ -453,7 +461,8 @@ def page_tables(inputs: ReportInputs, sections: list) -> list:
                [tuple(h) for h in inputs.headline or []], name="summary")]
   out += [t for s in sections for t in s.tables if t.name]
   out.append(Table("Provenance", PROVENANCE_HEADER, _provenance_rows(inputs.provenance),
-                   name="provenance"))
+                   name="provenance", csv_header=("step_id",) + PROVENANCE_HEADER,
+                   csv_rows=_provenance_rows(inputs.provenance, raw=True)))
   out.append(Table("Versions", ("package", "version"), _version_rows(inputs.versions),
                    name="versions"))
   return out

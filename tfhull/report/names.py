@@ -113,3 +113,21 @@ def minimal_key_order(key: str) -> tuple:
   if not m:
     return (9, (), str(key))
   return (0 if m.group(1) == "min_pgd" else 1, norm_key(m.group(2)), str(key))
+
+
+def step_name(key: str) -> str:
+  """A study node key as shown in the provenance table: "hull/layer:features/adv_min_pgd_2" ->
+  "hull: penultimate layer, minimal PGD (L2)"; "features/pixel/attack" -> "features: pixels
+  (adversarial points)"; other keys unchanged."""
+  parts = str(key).split("/")
+  if len(parts) >= 2 and parts[0] in ("hull", "features"):
+    shown = [space_name(parts[1])]
+    for extra in parts[2:]:
+      if extra == "attack":
+        shown.append("adversarial points")
+      elif extra in ("per_class", "class"):
+        shown.append("per-class hulls")
+      else:
+        shown.append(split_name(extra))
+    return f"{parts[0]}: " + ", ".join(shown)
+  return str(key)

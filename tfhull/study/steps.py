@@ -13,6 +13,7 @@ from absl import logging
 import numpy as np
 
 from tfhull.errors import UserError
+from tfhull.study import summaries
 
 _STRATEGIES = {}
 
@@ -79,6 +80,7 @@ def attack(node, cfg, inputs, out_dir) -> dict:
   result = attacks.run_suite(model, ds.x_test[idx], ds.y_test[idx], a.attack, strategy=strat,
                              source_index=idx, progress=True)
   io.save_npz(io.join(out_dir, "adversarial.npz"), result.records)
+  summaries.write_attack(out_dir, result.metrics, result.records)
   worst = result.metrics["worst_case_robust_accuracy"]
   minimal = result.metrics["minimal_perturbation"]
   return {**result.metrics,
@@ -179,6 +181,7 @@ def hull(node, cfg, inputs, out_dir) -> dict:
                                     base.num_classes, False, solver, strat,
                                     label=f"{spec}, {split}")
   saved.save(out_dir, [(spec, split, arrays)], kind=kind)
+  summaries.write_hull(out_dir, spec, split, arrays)
   summary.update(space=spec, split=split, kind=kind)
   if kind == "global":
     summary["median_distance"] = float(np.median(arrays["distance"]))
