@@ -355,7 +355,8 @@ def image_rows(rows: Sequence) -> Optional[Plot]:
 
 def adversarial(entries: Sequence[dict]) -> Optional[Plot]:
   """Minimal perturbation vs d_hull and vs d_NN, one row of two panels per norm."""
-  entries = [e for e in entries or () if as_array(e.get("perturbation")).size]
+  entries = sorted((e for e in entries or () if as_array(e.get("perturbation")).size),
+                   key=lambda e: names.norm_key(e.get("norm", "2")))
   if not entries:
     return None
   fig = _figure(9.5, 4.0 * len(entries))

@@ -34,8 +34,8 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-
   max-width:1150px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
 h1{margin-bottom:.3em}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em;max-width:100%}
-th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top;
-  overflow-wrap:anywhere}
+th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
+table.wrap td{overflow-wrap:anywhere}
 caption{text-align:left;font-size:.95em;color:#444;padding-bottom:.3em}
 p.lead{font-size:1.05em;background:#f4f8fb;border-left:3px solid #6a9fc9;padding:.4em .7em}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -298,15 +298,16 @@ def _robustness_table(rob: dict) -> Optional[Table]:
   curves += [("worst case", norm, pts) for norm, pts in worst.items() if pts]
   curves.sort(key=lambda c: (names.norm_key(c[1]), c[0] == "worst case", c[0]))
   for attack, norm, pts in curves:
-    for eps, acc in zip(*figures.curve_points(pts)):
-      shown = attack if attack == "worst case" else names.attack_name(attack)
-      rows.append((names.norm_name(norm), shown, fmt(eps), pct(acc)))
-      raw.append((norm, attack, eps, acc))
+    eps_acc = list(zip(*figures.curve_points(pts)))
+    shown = attack if attack == "worst case" else names.attack_name(attack)
+    rows.append((names.norm_name(norm), shown,
+                 ", ".join(f"eps {fmt(eps)}: {pct(acc)}" for eps, acc in eps_acc)))
+    raw += [(norm, attack, eps, acc) for eps, acc in eps_acc]
   if not rows:
     return None
   return Table("Robust accuracy per attack and budget eps (clean accuracy "
                f"{pct((rob or {}).get('clean_accuracy'))}); the worst case is point-wise over "
-               "the attacks.", ("norm", "attack", "eps", "robust accuracy"), rows,
+               "the attacks.", ("norm", "attack", "robust accuracy by budget eps"), rows,
                name="robustness", csv_header=("norm", "attack", "eps", "robust_accuracy"),
                csv_rows=raw)
 
@@ -427,9 +428,11 @@ def _png_size(png: bytes) -> tuple:
   return struct.unpack(">II", png[16:24])
 
 
-def _html_table(header, rows, caption: str = "") -> str:
+def _html_table(header, rows, caption: str = "", wrap: bool = False) -> str:
+  """A table; `wrap` lets long cell values (URIs, hashes) break anywhere instead of widening
+  the page."""
   e = html.escape
-  out = ["<table>"]
+  out = ['<table class="wrap">' if wrap else "<table>"]
   if caption:
     out.append(f"<caption>{e(caption)}</caption>")
   out.append("<thead><tr>" + "".join(f"<th>{e(str(h))}</th>" for h in header) + "</tr></thead>")
@@ -524,9 +527,9 @@ def render_html(inputs: ReportInputs, sections: list) -> str:
       out.append(f'<p class="skipped">{e(note)}</p>')
     out.append("</section>")
   out += ['<section id="provenance">', "<h2>Provenance</h2>",
-          _html_table(PROVENANCE_HEADER, _provenance_rows(inputs.provenance)),
+          _html_table(PROVENANCE_HEADER, _provenance_rows(inputs.provenance), wrap=True),
           "<h2>Versions</h2>",
-          _html_table(("package", "version"), _version_rows(inputs.versions)),
+          _html_table(("package", "version"), _version_rows(inputs.versions), wrap=True),
           "<h2>Configuration</h2>",
           "<details><summary>Resolved flags</summary>",
           f"<pre>{e(inputs.config or '')}</pre></details>", "</section>",
