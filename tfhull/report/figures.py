@@ -161,7 +161,7 @@ def training_curves(history: dict) -> Optional[Plot]:
   fig.suptitle("Training curves", fontsize=FONT + 2)
   return Plot("training_curves", "Training curves",
               "Loss (left) and accuracy (right) after each epoch on the training set (solid) and "
-              "the clean test set (dashed); training accuracy reaching 1 marks interpolation.",
+              "the clean test set (dashed); training accuracy reaching 100% marks interpolation.",
               _png(fig))
 
 

@@ -35,7 +35,7 @@ body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-
 h1{margin-bottom:.3em}h2{margin-top:2em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em;max-width:100%}
 th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
-table.wrap td{overflow-wrap:anywhere}
+td.wrap{overflow-wrap:anywhere}
 caption{text-align:left;font-size:.95em;color:#444;padding-bottom:.3em}
 p.lead{font-size:1.05em;background:#f4f8fb;border-left:3px solid #6a9fc9;padding:.4em .7em}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
@@ -198,14 +198,15 @@ def _spread(values: dict) -> str:
 
 
 def _training_headline(history: dict) -> str:
-  acc, test = figures.as_array(history.get("accuracy")), figures.as_array(
+  loss, test = figures.as_array(history.get("loss")), figures.as_array(
       history.get("test_accuracy"))
-  if not acc.size:
+  epochs = max(loss.size, test.size)
+  if not epochs:
     return ""
-  text = f"After {acc.size} epochs the running training accuracy is {pct(acc[-1])}"
+  text = f"Training ran {epochs} epoch{'s' if epochs != 1 else ''}"
   if test.size:
-    text += (f" and the test accuracy {pct(test[-1])} (best {pct(test.max())}, at epoch "
-             f"{int(test.argmax()) + 1})")
+    text += (f"; the test accuracy after the last one is {pct(test[-1])} (best "
+             f"{pct(test.max())}, after epoch {int(test.argmax()) + 1})")
   return text + "."
 
 
@@ -267,9 +268,9 @@ def _rays_headline(rays: Optional[dict]) -> str:
     return f"None of the {crossing.size} scanned rays crosses a decision boundary."
   if not cats:
     return ""
-  top = max(cats.items(), key=lambda kv: kv[1])
-  rest = ", ".join(f"{k}: {pct(v)}" for k, v in cats.items() if k != top[0])
-  return f"Most often the first label change {top[0]} ({pct(top[1])}); {rest}."
+  shares = ", ".join(f"{k} for {pct(v)}" for k, v in
+                     sorted(cats.items(), key=lambda kv: -kv[1]))
+  return f"Where the label first changes along the ray: {shares} of the samples."
 
 
 def _head_headline(lh: Optional[dict]) -> str:
@@ -428,17 +429,18 @@ def _png_size(png: bytes) -> tuple:
   return struct.unpack(">II", png[16:24])
 
 
-def _html_table(header, rows, caption: str = "", wrap: bool = False) -> str:
-  """A table; `wrap` lets long cell values (URIs, hashes) break anywhere instead of widening
+def _html_table(header, rows, caption: str = "", wrap: tuple = ()) -> str:
+  """A table; the cells of the columns `wrap` (URIs, hashes) break anywhere instead of widening
   the page."""
   e = html.escape
-  out = ['<table class="wrap">' if wrap else "<table>"]
+  out = ["<table>"]
   if caption:
     out.append(f"<caption>{e(caption)}</caption>")
   out.append("<thead><tr>" + "".join(f"<th>{e(str(h))}</th>" for h in header) + "</tr></thead>")
   out.append("<tbody>")
   for row in rows:
-    out.append("<tr>" + "".join(f"<td>{e(str(c))}</td>" for c in row) + "</tr>")
+    out.append("<tr>" + "".join(f'<td class="wrap">{e(str(c))}</td>' if j in wrap else
+                                f"<td>{e(str(c))}</td>" for j, c in enumerate(row)) + "</tr>")
   out.append("</tbody></table>")
   return "\n".join(out)
 
@@ -446,10 +448,21 @@ def _html_table(header, rows, caption: str = "", wrap: bool = False) -> str:
 PROVENANCE_HEADER = ("step", "type", "uri", "fingerprint", "created")
 
 
+def _provenance_order(provenance) -> list:
+  """Steps in their given order; the nodes of one step (hull, features) in the one order of
+  spaces and query sets."""
+  provenance = list(provenance or [])
+  first = {}
+  for i, p in enumerate(provenance):
+    first.setdefault(str(p.get("step", "")).split("/")[0], i)
+  return sorted(provenance, key=lambda p: (first[str(p.get("step", "")).split("/")[0]],
+                                           names.step_key(p.get("step", ""))))
+
+
 def _provenance_rows(provenance, raw: bool = False) -> list:
   """Rows of the provenance table, steps by their human names (`raw`: the step id first)."""
   rows = []
-  for p in provenance or []:
+  for p in _provenance_order(provenance):
     cells = ["" if p.get(k) is None else str(p.get(k)) for k in PROVENANCE_HEADER]
     step = cells[0]
     cells[0] = names.step_name(step)
@@ -527,9 +540,9 @@ def render_html(inputs: ReportInputs, sections: list) -> str:
       out.append(f'<p class="skipped">{e(note)}</p>')
     out.append("</section>")
   out += ['<section id="provenance">', "<h2>Provenance</h2>",
-          _html_table(PROVENANCE_HEADER, _provenance_rows(inputs.provenance), wrap=True),
+          _html_table(PROVENANCE_HEADER, _provenance_rows(inputs.provenance), wrap=(2, 3)),
           "<h2>Versions</h2>",
-          _html_table(("package", "version"), _version_rows(inputs.versions), wrap=True),
+          _html_table(("package", "version"), _version_rows(inputs.versions), wrap=(1,)),
           "<h2>Configuration</h2>",
           "<details><summary>Resolved flags</summary>",
           f"<pre>{e(inputs.config or '')}</pre></details>", "</section>",

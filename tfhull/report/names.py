@@ -37,7 +37,8 @@ def _with_dim(name: str, dim: Optional[int]) -> str:
 
 
 def space_name(space: str, dim: Optional[int] = None) -> str:
-  """"pixel" -> "pixels (64-d)", "haar:2:top32" -> "Haar wavelet level 2, top 32 (32-d)",
+  """"pixel" -> "pixels (64-d)", "haar:2:top32" -> "Haar wavelet level 2, top 32 (32-d)" (the 32 highest-variance
+  coefficients),
   "layer:features" -> "penultimate layer (256-d)", "logits" -> "logits (10-d)"."""
   s = str(space)
   if s == "pixel":
@@ -49,7 +50,7 @@ def space_name(space: str, dim: Optional[int] = None) -> str:
     parts = rest.split(":")
     name = f"Haar wavelet level {parts[0]}" if parts and parts[0] else "Haar wavelet"
     if len(parts) > 1 and parts[1].startswith("top"):
-      name += f", top {parts[1][3:]} coefficients by variance"
+      name += f", top {parts[1][3:]}"
     return _with_dim(name, dim)
   if kind == "layer":
     return _with_dim("penultimate layer" if rest == "features" else f"layer {rest}", dim)
@@ -131,3 +132,12 @@ def step_name(key: str) -> str:
         shown.append(split_name(extra))
     return f"{parts[0]}: " + ", ".join(shown)
   return str(key)
+
+
+def step_key(key: str) -> tuple:
+  """Within one step, hull and features nodes in the space and query-set order."""
+  parts = str(key).split("/")
+  if len(parts) >= 2 and parts[0] in ("hull", "features"):
+    rest = parts[2:]
+    return (space_key(parts[1]), split_key(rest[0]) if rest else (-1,), tuple(rest[1:]))
+  return ((), (), ())

@@ -78,7 +78,7 @@ def sweep_figure(rows: Sequence[dict], x_axis: Optional[str]) -> Optional[figure
   return figures.Plot(
       "sweep", "Sweep: parameters vs accuracy, hull geometry, robustness, boundaries",
       "Each point is one trained model of the sweep, placed by its parameter count. Top left: "
-      "training and test accuracy (training accuracy 1 = interpolation). Top right: median ratio "
+      "training and test accuracy (training accuracy 100% = interpolation). Top right: median ratio "
       "of the test samples' distance to the training hull over their distance to the nearest "
       "training sample, per space. Bottom left: median smallest label-flipping L2 perturbation. "
       "Bottom right: where the label first changes along the ray from the hull projection "

@@ -258,8 +258,8 @@ def report_inputs(inputs: Mapping, cfg):
   from tfhull.report import environment  # pylint: disable=import-outside-toplevel
   from tfhull.report import study as study_report  # pylint: disable=import-outside-toplevel
   ds = tfhull.data.load(inputs["data"].uri)
-  dims = {space: int(dim) for name, a in inputs.items() if name.startswith("features/")
-          for space, dim in (a.summary.get("spaces") or {}).items()}
+  dims = {a.summary["space"]: int(a.summary["dim"]) for a in hull_inputs(inputs).values()
+          if a.summary.get("dim") and a.summary.get("space")}
   an = io.read_json(inputs["analyze"].path("analysis.json"))
   an_arrays = io.load_npz(inputs["analyze"].path("analysis.npz"))
   measured = saved.load_set(hull_inputs(inputs).values())
