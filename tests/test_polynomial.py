@@ -59,7 +59,7 @@ def test_fits_below_at_and_above_the_training_size(moons):
     fits = {names[f] for f in range(len(names)) if r.train_accuracy[d, f] == 1.0}
     paired = {n for p in r.pairs if p["degree"] == k for n in (p["a"], p["b"])}
     assert paired == (fits if len(fits) > 1 else set()), k
-  text = polynomial_report.statement(r)
+  text, _ = polynomial_report.statement(r)
   compared = [v for v in r.disagreement_by_degree.values() if v["inside"] is not None]
   more = {v["outside"] > v["inside"] for v in compared}
   assert text.startswith("Mixed") == (more == {True, False}), text

@@ -103,10 +103,10 @@ def test_statement_matches_the_numbers():
                        [d(0.1, 0.2), d(0.1, 0.3)])
   text = toy2d_report.statement(mixed)
   assert text.startswith("7 of 8 models fit the training set; the others (width 16 / sgd")
-  assert "Mixed: the models disagree more outside the hull than inside for 2 of 3 widths " \
-      "(4, 256), not for 64; not measured for 16" in text
-  assert "At every regime measured (adam, sgd)" in text
+  assert "Between regimes at the same width: mixed: the models disagree more outside the hull " \
+      "than inside for 2 of 3 widths (4, 256), not for 64; not measured for 16" in text
+  assert "Between widths under the same regime: at every regime measured (adam, sgd)" in text
   all_fit = _fake_result(np.ones((2, 2)), [d(0.1, 0.3), d(0.1, 0.2)], [d(0.3, 0.1), d(0.2, 0.1)])
   text = toy2d_report.statement(all_fit)
   assert text.startswith("Every one of the 4 models fits the training set.")
-  assert "At no regime measured do the models disagree more outside" in text
+  assert "under the same regime: at no regime measured do the models disagree more" in text

@@ -17,7 +17,7 @@ A non-finite loss or weight stops training with a UserError.
 
 # Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
 # tfhull.versions --refresh`).
-VERSION = "2"
+VERSION = "3"
 
 import dataclasses
 import json

@@ -20,9 +20,10 @@ DEFINITION = (
     "classify all training points correctly (ridge included when it does).")
 
 
-def statement(result) -> str:
-  """Per degree: which fits classify every training point, and where they disagree more;
-  a result that differs between degrees is said to be mixed."""
+def statement(result) -> tuple:
+  """(verdict, per-degree detail): where the fits that classify every training point disagree
+  more, a result that differs between degrees said to be mixed; per degree, which fits those
+  are and their disagreement inside and outside the hull."""
   parts, more, less = [], [], []
   for d, k in enumerate(result.degrees):
     ok = [n for f, n in enumerate(result.fit_names) if result.train_accuracy[d, f] == 1.0]
@@ -45,7 +46,8 @@ def statement(result) -> str:
     verdict = "At no compared degree do the fits disagree more outside the hull than inside"
   else:
     verdict = "No degree has two fits that classify every training point"
-  return verdict + ". " + "; ".join(parts) + "."
+  detail = "; ".join(parts)
+  return verdict + ".", detail[0].upper() + detail[1:] + "."
 
 
 def write_polynomial_report(result, x_train, y_train, out_dir, *, title, metrics,
@@ -61,10 +63,10 @@ def write_polynomial_report(result, x_train, y_train, out_dir, *, title, metrics
                 f"disagreement inside {html.pct(dis['inside'])}, outside "
                 f"{html.pct(dis['outside'])}")
     headline.append((f"degree {k}: {p} monomials {rel} n = {result.n_train}", fits, dis_text))
-  text = statement(result)
+  verdict, detail = statement(result)
   section = html.Section("polynomial", "Polynomial decision boundaries",
                          "Every fit of the same degree sees the same features. " + DEFINITION,
-                         headline=text)
+                         headline=detail)
   section.add(regions_grid(
       result.labels, result.extent, result.polygon, x_train, y_train,
       [f"degree {k} ({p} monomials)" for k, p in zip(result.degrees, result.monomials)],
@@ -76,4 +78,4 @@ def write_polynomial_report(result, x_train, y_train, out_dir, *, title, metrics
       "initializations). Fits identical on the training set extend differently outside the "
       "hull (black polygon)."), "regions skipped")
   return html.write_page(out_dir, [section], title=title, headline=headline, metrics=metrics,
-                         intro=INTRO, summary=text, **page)
+                         intro=INTRO, summary=verdict, **page)

@@ -128,9 +128,11 @@ def statement(result) -> str:
     first = (f"{fit} of {total} models fit the training set; the others ("
              f"{', '.join(missing)}, marked 'not interpolating') are left out of the "
              "disagreement")
-  return (f"{first}. {_verdict(result.disagreement_by_width, 'width', 'widths')} (between "
-          f"regimes). {_verdict(result.disagreement_by_regime, 'regime', 'regimes')} (between "
-          "widths).")
+  low = lambda text: text[0].lower() + text[1:]
+  return (f"{first}. Between regimes at the same width: "
+          f"{low(_verdict(result.disagreement_by_width, 'width', 'widths'))}. Between widths "
+          f"under the same regime: "
+          f"{low(_verdict(result.disagreement_by_regime, 'regime', 'regimes'))}.")
 
 
 def write_toy2d_report(result, x_train, y_train, out_dir, *, title, metrics,
@@ -147,14 +149,24 @@ def write_toy2d_report(result, x_train, y_train, out_dir, *, title, metrics,
                      "share of the grid where two models that fit the training set differ, "
                      "mean over pairs"))
   text = statement(result)
-  section = html.Section("toy2d", "Boundaries outside the hull",
-                         "The figures show where the models' decision regions differ.",
-                         headline=text)
+  inside = np.asarray(result.inside, bool)
+  section = html.Section(
+      "toy2d", "Boundaries outside the hull",
+      "The figures show where the models' decision regions differ.",
+      headline=f"The training hull covers {html.pct(inside.mean())} of the window; "
+      f"{len(result.pairs)} pairs of models that fit the training set are compared, "
+      f"{html.pct(_mean_of(result.pairs, 'inside'))} of the grid inside the hull and "
+      f"{html.pct(_mean_of(result.pairs, 'outside'))} outside it differing on average.")
   section.add(regions_figure(result, x_train, y_train), "regions skipped")
   section.add(disagreement_figure(result), "disagreement skipped: fewer than two interpolating "
               "models")
   return html.write_page(out_dir, [section], title=title, headline=headline, metrics=metrics,
                          intro=INTRO, summary=text, **page)
+
+
+def _mean_of(pairs, key):
+  vals = [p[key] for p in pairs if p.get(key) is not None]
+  return float(np.mean(vals)) if vals else None
 
 
 def _f(v):
