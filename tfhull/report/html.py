@@ -151,8 +151,6 @@ def ordered_spaces(views) -> dict:
           for s in sorted(out, key=names.space_key)}
 
 
-_spaces = ordered_spaces
-
 
 def _view_stats(v) -> dict:
   d, nn = figures.as_array(v.distance), figures.as_array(v.nearest_distance)
