@@ -1,5 +1,6 @@
-"""Report step: every artifact of the study -> a self-contained HTML report, report.md and
-metrics.json.
+"""Report step: every artifact of the study -> a self-contained HTML report, report.md,
+metrics.json and each of its tables as CSV beside it (summary, hull, adversarial, robustness,
+rays, provenance, versions).
 
   python -m components.report --flagfile=configs/digits_mlp.flags
   open runs/digits_mlp/report/<fingerprint>/report.html
@@ -8,7 +9,10 @@ The page holds the configuration and provenance (artifact fingerprints, versions
 table of the paper's quantities, training curves, d_hull / d_NN / ratio distributions per space,
 test images beside their hull projections and supporting training images, support sizes,
 own- vs other-class hull distances, minimal adversarial perturbations against hull distances,
-robust accuracy against eps, ray scans and the linear-head analysis.
+robust accuracy against eps, ray scans and the linear-head analysis. Each section opens with a
+sentence generated from its numbers; spaces and query sets carry human names ("minimal PGD
+(L2)", "penultimate layer (256-d)") in one order everywhere; the CSV files keep the internal ids
+beside them.
 """
 
 from absl import flags

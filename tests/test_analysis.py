@@ -106,3 +106,12 @@ def test_ray_scan_in_chunks_equals_one_pass():
   np.testing.assert_array_equal(whole.labels, chunked.labels)
   np.testing.assert_allclose(whole.margin, chunked.margin, rtol=1e-6, atol=1e-6)
   np.testing.assert_array_equal(whole.category, chunked.category)
+
+
+def test_ray_examples_prefer_rays_that_cross():
+  from tfhull.analysis.study import ray_examples  # pylint: disable=import-outside-toplevel
+  category = np.array([3, 3, 3, 1, 3, 2, 1, 3, 0, 3])
+  # Round-robin over the crossing categories, then rays without a crossing to fill up.
+  assert ray_examples(category, 4).tolist() == [3, 5, 6, 8]
+  assert ray_examples(category, 6).tolist() == [0, 1, 3, 5, 6, 8]
+  assert ray_examples(np.full(5, 3), 3).tolist() == [0, 1, 2]

@@ -139,3 +139,22 @@ def test_resumable_build_keeps_its_work_dir_only_across_interruptions(tmp_path):
     artifacts.run("step", "1", "Thing", {"other": 1}, {}, str(tmp_path),
                   lambda tmp, work: build(tmp, work, ValueError("bad")), resumable=True)
   assert not os.path.exists(seen[2])  # An error, not an interruption: nothing to resume.
+
+
+def test_tensorboard_logs_are_committed_but_not_checksummed(tmp_path):
+  def build(tmp):
+    io.save_npz(os.path.join(tmp, "x.npz"), {"x": np.zeros(2)})
+    os.makedirs(os.path.join(tmp, "tensorboard", "train"))
+    with open(os.path.join(tmp, "tensorboard", "train", "events.out.tfevents.1.host"), "wb") as f:
+      f.write(b"wall-clock bytes")
+    return {}
+  a = artifacts.run("step", "1", "Thing", {}, {}, str(tmp_path), build)
+  assert set(a.metadata["files"]) == {"x.npz"}
+  assert a.metadata["logs"] == ["tensorboard/train/events.out.tfevents.1.host"]
+  log = os.path.join(a.uri, a.metadata["logs"][0])
+  with open(log, "ab") as f:  # A rewritten event file is not a corrupt artifact.
+    f.write(b"more")
+  artifacts.load(a.uri)
+  meta = dict(a.metadata, logs="tensorboard")
+  with pytest.raises(UserError, match="'logs' is not a list"):
+    artifacts._check_metadata(a.uri, meta)  # pylint: disable=protected-access

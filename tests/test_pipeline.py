@@ -1,7 +1,9 @@
 """`python -m pipelines.full` and the components as users run them: end to end, cache, bad input."""
 
+import csv
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -251,8 +253,87 @@ def test_report_numbers_are_the_artifacts_numbers(pipeline_run):
   exe = browser.chromium()
   if not exe:
     pytest.skip("no Chromium to render the report (`apt-get install chromium`; .ci/run does it)")
-  dom, console = browser.render(exe, rep.path("report.html"))
+  dom, console = browser.render(exe, rep.path("report.html"), width=1400)
   assert f'data-figures-loaded="{n}/{n}"' in dom and not console, console
+  scroll, inner = map(int, re.search(r'data-width="(\d+)/(\d+)"', dom).groups())
+  assert scroll <= inner == 1400, (scroll, inner)  # No horizontal overflow at 1,400 px.
+
+
+def test_report_names_and_csv_tables(pipeline_run):
+  root, _ = pipeline_run
+  rep = artifacts.load(_only(root, "report"), "Report")
+  metrics = io.read_json(rep.path("metrics.json"))
+  html = open(rep.path("report.html"), encoding="utf-8").read()
+  # Human names of spaces and query sets; internal ids only in the collapsed resolved flags.
+  shown = re.sub(r"<details>.*?</details>|<script>.*?</script>|<style>.*?</style>", "", html,
+                 flags=re.S)
+  shown = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", shown)
+  for internal in ("adv_min_", "flip_min_", "min_pgd", "layer:features", "haar:1:top32"):
+    assert internal not in shown, internal
+  for name in ("pixels (64-d)", "penultimate layer (256-d)", "minimal PGD (L2)",
+               "minimal PGD (L∞)", "flip points of minimal PGD (L2)"):
+    assert name in shown, name
+  assert "rank correlation" in shown  # Minimal perturbation vs d_hull, from analysis.json.
+  # Every table as CSV beside metrics.json, agreeing with it.
+  read = lambda name: list(csv.DictReader(open(rep.path(f"{name}.csv"), encoding="utf-8")))
+  hull = {(r["space_id"], r["split_id"]): r for r in read("hull")}
+  assert {s for s, _ in hull} == set(SPACES) and {t for _, t in hull} == SPLITS
+  for space in SPACES:
+    row = hull[space, "test"]
+    assert float(row["fraction_outside"]) == pytest.approx(
+        metrics["test_fraction_outside"][space], rel=1e-9)
+    assert float(row["median_distance"]) == pytest.approx(
+        metrics["median_test_distance"][space], rel=1e-6)
+    assert float(row["median_ratio"]) == pytest.approx(
+        metrics["median_dhull_over_dnn"][space], rel=1e-6)
+  for row in read("robustness"):
+    if row["attack"] == "worst case":
+      eps = {float(k): v for k, v in metrics["worst_case_robust_accuracy"][row["norm"]].items()}
+      assert float(row["robust_accuracy"]) == pytest.approx(eps[float(row["eps"])], rel=1e-12)
+  for row in read("adversarial"):
+    assert float(row["spearman_d_hull"]) == pytest.approx(
+        metrics["minimal_perturbation_vs_hull"][row["norm"]]["spearman_d_hull"], rel=1e-9)
+  rays = {r["category"]: float(r["fraction"]) for r in read("rays")}
+  assert rays == pytest.approx(metrics["ray_first_crossing"])
+  versions = {r["package"]: r["version"] for r in read("versions")}
+  assert {"tensorflow", "keras", "numpy", "scipy", "scikit-learn", "cleverhans",
+          "tensorflow-datasets", "git commit"} <= set(versions)
+  assert len(read("summary")) > 5 and len(read("provenance")) == len(rep.metadata["inputs"])
+
+
+def _event_tags(run_dir):
+  """{tag: [step]} of the TensorBoard event files in run_dir."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  tags = {}
+  for name in sorted(os.listdir(run_dir)):
+    if "tfevents" in name:
+      for record in tf.data.TFRecordDataset(os.path.join(run_dir, name)):
+        event = tf.compat.v1.Event.FromString(record.numpy())
+        for v in event.summary.value:
+          tags.setdefault(v.tag, []).append(event.step)
+  return tags
+
+
+def test_tensorboard_runs(pipeline_run):
+  root, out = pipeline_run
+  listed = _listed(out.stdout)
+  model = artifacts.load(listed["train"])
+  board = os.path.join(model.uri, "tensorboard")
+  train, validation = _event_tags(os.path.join(board, "train")), _event_tags(
+      os.path.join(board, "validation"))
+  # Test metrics in the validation run, under the training run's tags: the curves overlay.
+  assert {"epoch_loss", "epoch_accuracy"} <= set(train) & set(validation)
+  assert not [t for t in train if "test" in t], sorted(train)
+  assert len(validation["epoch_accuracy"]) == model.summary["epochs_run"]
+  attack = _event_tags(os.path.join(listed["attack"], "tensorboard"))
+  assert sorted(attack["attack_success/pgd_Linf"]) == [30, 100, 200]  # eps x 1000.
+  assert "robust_accuracy/worst_case_L2" in attack
+  hull = _event_tags(os.path.join(listed["hull/pixel/test"], "tensorboard"))
+  assert {"d_hull/pixel/test", "d_nn/pixel/test", "fraction_outside/pixel/test"} <= set(hull)
+  # Event files travel with the artifact but stay out of its checksums (wall-clock bytes).
+  meta = model.metadata
+  assert meta["logs"] and all(n.startswith("tensorboard/") for n in meta["logs"])
+  assert not [n for n in meta["files"] if n.startswith("tensorboard/")]
 
 
 def test_changed_attack_flag_recomputes_downstream_only_and_a_killed_run_resumes(pipeline_run):

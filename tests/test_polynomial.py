@@ -11,6 +11,7 @@ import tfhull.data
 from tfhull import artifacts
 from tfhull import io
 from tfhull.errors import UserError
+from tfhull.report import polynomial as polynomial_report
 from tfhull.studies import polynomial
 from tfhull.studies import toy2d
 
@@ -53,6 +54,15 @@ def test_fits_below_at_and_above_the_training_size(moons):
     a, b = names.index(p["a"]), names.index(p["b"])
     assert p["outside"] == pytest.approx(
         toy2d.disagreement(r.labels[d, a], r.labels[d, b], r.inside)["outside"])
+  # The disagreement is over every fit that classifies all training points, ridge included.
+  for d, k in enumerate(r.degrees):
+    fits = {names[f] for f in range(len(names)) if r.train_accuracy[d, f] == 1.0}
+    paired = {n for p in r.pairs if p["degree"] == k for n in (p["a"], p["b"])}
+    assert paired == (fits if len(fits) > 1 else set()), k
+  text, _ = polynomial_report.statement(r)
+  compared = [v for v in r.disagreement_by_degree.values() if v["inside"] is not None]
+  more = {v["outside"] > v["inside"] for v in compared}
+  assert text.startswith("Mixed") == (more == {True, False}), text
 
 
 def test_bad_input(moons):
@@ -77,5 +87,7 @@ def test_pipeline_end_to_end(tmp_path):
   assert art.summary["min_norm_is_smallest"]
   html = open(art.path("report.html")).read()
   assert html.count("data:image/png;base64,") == 1
+  assert polynomial_report.INTRO[:60] in html and "adversarial examples" not in html
+  assert "ridge included" in html
   z = io.load_npz(art.path("polynomial.npz"))
   assert z["labels"].shape == (3, 5, 2500)

@@ -1,6 +1,8 @@
 """tfhull.report on synthetic inputs: files, figures, skips, escaping, headless Chromium."""
 
 import base64
+import csv
+import dataclasses
 import html as stdlib_html
 import json
 import pathlib
@@ -13,6 +15,7 @@ import browser
 
 from tfhull.errors import UserError
 from tfhull.report import HullView, ImageRow, ReportInputs, figures, write_report
+from tfhull.report import html as html_lib
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 IMG_RE = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
@@ -45,10 +48,13 @@ def make_inputs(*, channels=1, full=True, seed=0):
   """Synthetic ReportInputs; full=False leaves out every optional part."""
   rng = np.random.default_rng(seed)
   q, epochs = 60, 6
-  hull = [_view(rng, "pixel", "test", q, per_class=full),
+  # Out of order on purpose: the report shows one order (pixels first, the test set first).
+  hull = [_view(rng, "layer:features", "flip_min_pgd_2", q, per_class=False),
           _view(rng, "pixel", "adv_min_pgd_2", q, per_class=False),
+          _view(rng, "pixel", "test", q, per_class=full),
           _view(rng, "pixel", "flip_min_pgd_2", q, per_class=False),
           _view(rng, "layer:features", "test", q, per_class=full)]
+  hull.append(dataclasses.replace(hull[1], split="adv_min_pgd_inf"))  # Coincides with L2.
   rows = []
   for i, k in enumerate((8, 5, 8)):
     test = _image(rng, channels)
@@ -71,17 +77,20 @@ def make_inputs(*, channels=1, full=True, seed=0):
   rays = {"t": t, "margin": 3.0 * (t[None, :] - rng.uniform(-0.3, 0.9, (4, 1))),
           "crossing": np.where(rng.uniform(size=q) < 0.8, rng.uniform(-0.4, 1.0, q), np.nan),
           "categories": {"crosses before the hull": 0.55, "crosses past the hull": 0.25,
-                         "no crossing": 0.2}}
+                         "no crossing": 0.2}, "examples": np.array([0, 3, 7, 9])}
   linear_head = {"class_min_margin": np.array([1.5, -0.3, 0.7]),
                  "boundary_distance": rng.uniform(0, 3, q), "hull_distance": rng.uniform(0, 3, q)}
   return ReportInputs(
       title="digits & mlp: synthetic <report>",
       provenance=[{"step": "data", "type": "Dataset", "uri": "runs/x/data/0123abcd",
                    "fingerprint": "0123abcd", "created": "2025-01-01T00:00:00Z"},
-                  {"step": "hull", "type": "HullDistances", "uri": "runs/x/hull/89efcdab",
-                   "fingerprint": "89efcdab", "created": "2025-01-01T00:01:00Z"}],
+                  {"step": "hull/layer:features/adv_min_pgd_2", "type": "HullDistances",
+                   "uri": "gs://a-bucket/" + "very-long-run-name_" * 12 + "/hull/89efcdab",
+                   "fingerprint": "89efcdab" * 8, "created": "2025-01-01T00:01:00Z"}],
       config="--dataset=digits\n--model=mlp:width=256,depth=2\n--note=a<b&c\n",
-      versions={"tensorflow": "2.21.0", "keras": "3.15.1", "numpy": np.__version__},
+      versions={"tensorflow": "2.21.0", "keras": "3.15.1", "numpy": np.__version__,
+                "git commit": "unknown"},
+      space_dims={"pixel": 64, "layer:features": 256},
       headline=[("test accuracy", "0.984", "fraction of test images classified correctly"),
                 ("test images outside the pixel hull", "95.0%", "certified: lower bound > 0"),
                 ("median d_hull / d_NN", "0.61", "the hull reaches closer than any neighbour"),
@@ -157,6 +166,9 @@ def test_full_report(full_report):
   assert "<details><summary>Resolved flags</summary>" in html_text
   assert "--note=a&lt;b&amp;c" in html_text
   assert "crosses past the hull" in html_text and "89efcdab" in html_text
+  for name in ("summary", "hull", "adversarial", "robustness", "rays", "provenance",
+               "versions"):
+    assert result["tables"][name] == str(out / f"{name}.csv"), name
   assert "hull_layer_features" in result["figure_names"]
 
 
@@ -205,7 +217,7 @@ def test_text_is_escaped(full_report):
 def test_inconsistent_inputs_are_one_line_errors(tmp_path):
   inputs = make_inputs(full=False)
   inputs.hull[0].nnz = inputs.hull[0].nnz[:-1]
-  with pytest.raises(UserError, match="pixel/test: nnz has shape"):
+  with pytest.raises(UserError, match="layer:features/flip_min_pgd_2: nnz has shape"):
     write_report(inputs, str(tmp_path))
   inputs = make_inputs(full=False)
   inputs.headline.append(("only", "two"))
@@ -229,8 +241,10 @@ def test_renders_in_headless_chromium(request, tmp_path):
                 ".ci/run does this) to run the browser test")
   _, result, out = request.getfixturevalue("full_report")
   n = result["figures"]
-  dom, console = browser.render(exe, out / "report.html")
+  dom, console = browser.render(exe, out / "report.html", width=1400)
   assert f'data-figures-loaded="{n}/{n}"' in dom, dom[-500:]
+  scroll, inner = map(int, re.search(r'data-width="(\d+)/(\d+)"', dom).groups())
+  assert inner == 1400 and scroll <= inner, (scroll, inner)  # No horizontal overflow.
   errors = [l for l in console if "ERROR" in l or "Uncaught" in l]
   assert not errors, errors
   # This Chromium logs every console level as INFO:CONSOLE; the report itself logs nothing.
@@ -243,3 +257,74 @@ def test_renders_in_headless_chromium(request, tmp_path):
   dom, console = browser.render(exe, bad)
   assert f'data-figures-loaded="{n}/{n + 1}"' in dom
   assert any("Content Security Policy" in l for l in console), console
+
+
+# Internal ids a reader must never see (outside the resolved flags, which stay as typed).
+INTERNAL = re.compile(r"adv_min_|flip_min_|min_pgd|layer:features|haar:\d|\[pixel\]|\bpixel/")
+
+
+def _visible_text(html_text):
+  """The page's text as a reader sees it: no tags, scripts, styles, data URIs or the collapsed
+  resolved flags."""
+  text = re.sub(r"<details>.*?</details>", " ", html_text, flags=re.S)
+  text = re.sub(r"<(script|style)\b.*?</\1>", " ", text, flags=re.S)
+  alts = " ".join(re.findall(r'alt="([^"]*)"', text))
+  return stdlib_html.unescape(re.sub(r"<[^>]+>", " ", text) + " " + alts)
+
+
+def test_human_names_in_one_order(full_report):
+  _, _, out = full_report
+  text = _visible_text(_read(out / "report.html"))
+  assert not INTERNAL.findall(text), sorted(set(INTERNAL.findall(text)))
+  for name in ("pixels (64-d)", "penultimate layer (256-d)", "minimal PGD (L2)",
+               "flip points of minimal PGD (L2)", "hull: penultimate layer"):
+    assert name in text, name
+  # Hull table: pixels before the penultimate layer; in each, test, adversarial, flip points.
+  rows = list(csv.DictReader((out / "hull.csv").open(encoding="utf-8")))
+  assert [(r["space_id"], r["split_id"]) for r in rows] == [
+      ("pixel", "test"), ("pixel", "adv_min_pgd_inf"), ("pixel", "adv_min_pgd_2"),
+      ("pixel", "flip_min_pgd_2"), ("layer:features", "test"),
+      ("layer:features", "flip_min_pgd_2")]
+  html_text = _read(out / "report.html")
+  assert html_text.index("<td>pixels (64-d)</td>") < html_text.index(
+      "<td>penultimate layer (256-d)</td>")
+  assert "Figure 2. Distances to the training set in pixels (64-d)" in html_text
+  assert "Figure 3. Distances to the training set in penultimate layer (256-d)" in html_text
+  # Fractions read as percentages, and every section with numbers opens with a sentence.
+  assert html_text.count('<p class="lead">') >= 5
+  assert re.search(r"<td>\d+(\.\d)?%</td>", html_text)
+
+
+def test_tables_as_csv_agree_with_the_inputs(full_report):
+  inputs, result, out = full_report
+  read = lambda name: list(csv.reader((out / f"{name}.csv").open(encoding="utf-8")))
+  assert read("summary")[1:] == [list(h) for h in inputs.headline]
+  by_key = {(v.space, v.split): v for v in inputs.hull}
+  for row in csv.DictReader((out / "hull.csv").open(encoding="utf-8")):
+    v = by_key[row["space_id"], row["split_id"]]
+    assert int(row["queries"]) == v.distance.size
+    assert float(row["fraction_outside"]) == pytest.approx(v.outside.mean(), rel=1e-12)
+    assert float(row["median_distance"]) == pytest.approx(np.median(v.distance), rel=1e-12)
+  rob = {(r["norm"], r["attack"], float(r["eps"])): float(r["robust_accuracy"])
+         for r in csv.DictReader((out / "robustness.csv").open(encoding="utf-8"))}
+  for attack, by_norm in inputs.robustness["robust_accuracy"].items():
+    for norm, by_eps in by_norm.items():
+      for eps, acc in by_eps.items():
+        assert rob[norm, attack, float(eps)] == pytest.approx(acc, rel=1e-12)
+  adv = list(csv.DictReader((out / "adversarial.csv").open(encoding="utf-8")))
+  assert [r["norm"] for r in adv] == ["inf", "2"]  # One norm order everywhere: L∞ first.
+  e = inputs.adversarial[0]
+  ok = np.isfinite(e["perturbation"])
+  assert float(adv[1]["spearman_d_hull"]) == pytest.approx(
+      figures.spearman({"perturbation": e["perturbation"][ok], "d_hull": e["d_hull"][ok]}))
+  assert dict(read("versions")[1:])["git commit"] == "unknown"
+  assert read("provenance")[2][0] == "hull/layer:features/adv_min_pgd_2"
+
+
+def test_headlines_follow_the_numbers():
+  rays = {"t": np.linspace(0, 1, 5), "margin": np.ones((2, 5)),
+          "crossing": np.full(7, np.nan), "categories": {"no crossing": 1.0}}
+  assert html_lib._rays_headline(rays) == "None of the 7 scanned rays crosses a decision boundary."
+  assert figures.rays(rays) is not None
+  assert html_lib.pct(1) == "100%" and html_lib.pct(0.9333) == "93.3%"
+  assert html_lib.pct(None) == "n/a"

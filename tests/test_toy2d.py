@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from matplotlib.path import Path
 from tfhull import artifacts
 from tfhull import io
 from tfhull.errors import UserError
+from tfhull.report import toy2d as toy2d_report
 from tfhull.studies import toy2d
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -71,6 +73,10 @@ def test_smallest_study_end_to_end(tmp_path):
   html = open(art.path("report.html")).read()
   assert html.count("data:image/png;base64,") == 2
   assert f"Report: {art.path('report.html')}" in out.stdout
+  # Its own introduction, and a statement that matches its numbers.
+  assert toy2d_report.INTRO[:60] in html and "adversarial examples" not in html
+  fit = f"{int(ok.sum())} of {ok.size} models fit" if not ok.all() else "Every one of the"
+  assert fit in html
 
 
 def test_non_2d_data_is_refused(tmp_path):
@@ -80,3 +86,27 @@ def test_non_2d_data_is_refused(tmp_path):
                        capture_output=True, text=True, timeout=300)
   assert out.returncode == 2 and "needs 2-D points" in out.stderr
   assert not os.path.exists(tmp_path / "toy2d")
+
+
+def _fake_result(train_accuracy, by_width, by_regime):
+  return types.SimpleNamespace(
+      widths=(4, 16, 64, 256)[:len(by_width)], regimes=("adam", "sgd"),
+      train_accuracy=np.array(train_accuracy),
+      disagreement_by_width=dict(zip((4, 16, 64, 256), by_width)),
+      disagreement_by_regime=dict(zip(("adam", "sgd"), by_regime)))
+
+
+def test_statement_matches_the_numbers():
+  d = lambda i, o: {"inside": i, "outside": o}
+  mixed = _fake_result([[1.0, 1.0], [1.0, 0.9], [1.0, 1.0], [1.0, 1.0]],
+                       [d(0.1, 0.3), d(None, None), d(0.2, 0.1), d(0.05, 0.4)],
+                       [d(0.1, 0.2), d(0.1, 0.3)])
+  text = toy2d_report.statement(mixed)
+  assert text.startswith("7 of 8 models fit the training set; the others (width 16 / sgd")
+  assert "Between regimes at the same width: mixed: the models disagree more outside the hull " \
+      "than inside for 2 of 3 widths (4, 256), not for 64; not measured for 16" in text
+  assert "Between widths under the same regime: at every regime measured (adam, sgd)" in text
+  all_fit = _fake_result(np.ones((2, 2)), [d(0.1, 0.3), d(0.1, 0.2)], [d(0.3, 0.1), d(0.2, 0.1)])
+  text = toy2d_report.statement(all_fit)
+  assert text.startswith("Every one of the 4 models fits the training set.")
+  assert "under the same regime: at no regime measured do the models disagree more" in text

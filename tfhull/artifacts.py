@@ -126,6 +126,17 @@ def _metadata_checksum(meta: Mapping[str, Any]) -> str:
   return hashlib.sha256(canonical_json(body).encode()).hexdigest()
 
 
+# Top-level payload directories of diagnostics whose bytes depend on the wall clock (TensorBoard
+# event files carry timestamps in their names and records). They are committed with the artifact
+# (atomically, like the rest) and listed in the metadata's `logs`, but never checksummed, so
+# `files` lists exactly the payload a rebuild reproduces; readers never read them.
+LOG_DIRS = ("tensorboard",)
+
+
+def _is_log(rel: str) -> bool:
+  return rel.replace(os.sep, "/").split("/", 1)[0] in LOG_DIRS
+
+
 def _payload_files(root: str) -> list[str]:
   """Relative names of the files under `root` (a build's output), refusing links and devices."""
   out = []
@@ -168,6 +179,10 @@ def _check_metadata(uri: str, meta: Any) -> None:
     if not (isinstance(ref, dict) and isinstance(ref.get("fingerprint"), str)
             and _HEX64.fullmatch(ref["fingerprint"])):
       raise _corrupt(uri, f"{METADATA} input {name!r} has no valid fingerprint")
+  if not isinstance(meta.get("logs", []), list):
+    raise _corrupt(uri, f"{METADATA} field 'logs' is not a list")
+  for name in meta.get("logs", []):
+    io.check_name(name, f"artifact {uri}")
   for name, digest in meta["files"].items():
     io.check_name(name, f"artifact {uri}")
     if name == METADATA or not (isinstance(digest, str) and _HEX64.fullmatch(digest)):
@@ -437,7 +452,7 @@ def _commit_objects(tmp: str, uri: str, meta: Mapping[str, Any]) -> None:
   """Commit on a store without atomic rename: payload objects, then each re-read and checked
   against its checksum, then the marker `metadata.json` last."""
   io.gfile.makedirs(uri)
-  for name in sorted(meta["files"]):
+  for name in sorted(meta["files"]) + list(meta.get("logs", [])):
     io.gfile.makedirs(os.path.dirname(io.join(uri, name)))
     io.gfile.copy(io.join(tmp, name), io.join(uri, name), overwrite=True)
   for name, digest in meta["files"].items():
@@ -530,7 +545,9 @@ def _build(component, version, artifact_type, params, inputs, fp, uri, build, *,
   logging.info("%s: building %s", component, uri)
   try:
     summary = dict((build(tmp, work) if resumable else build(tmp)) or {})
-    files = {name: _sha256_file(io.join(tmp, name)) for name in _payload_files(tmp)}
+    payload = _payload_files(tmp)
+    files = {name: _sha256_file(io.join(tmp, name)) for name in payload if not _is_log(name)}
+    logs = [name for name in payload if _is_log(name)]
     meta = {
         "format": _FORMAT,
         "type": artifact_type,
@@ -541,6 +558,7 @@ def _build(component, version, artifact_type, params, inputs, fp, uri, build, *,
                    for k, v in sorted(inputs.items())},
         "fingerprint": fp,
         "files": files,
+        "logs": logs,
         "summary": summary,
         "flags": flags,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

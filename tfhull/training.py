@@ -17,7 +17,7 @@ A non-finite loss or weight stops training with a UserError.
 
 # Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
 # tfhull.versions --refresh`).
-VERSION = "2"
+VERSION = "3"
 
 import dataclasses
 import json
@@ -187,6 +187,21 @@ def _monitor(dataset: Dataset, config: TrainConfig, strategy):
   return Monitor()
 
 
+def _tensorboard(log_dir: str):
+  """Keras's TensorBoard callback with the clean test metrics (`test_*` in the epoch logs) in
+  the validation run, renamed to the training metrics' tags (`epoch_accuracy`, ...)."""
+  import keras  # pylint: disable=import-outside-toplevel
+
+  class TensorBoard(keras.callbacks.TensorBoard):
+
+    def on_epoch_end(self, epoch, logs=None):
+      logs = {(f"val_{k[len('test_'):]}" if k.startswith("test_") else k): v
+              for k, v in (logs or {}).items()}
+      super().on_epoch_end(epoch, logs)
+
+  return TensorBoard(log_dir, update_freq="epoch")
+
+
 CHECKPOINT = "checkpoint.npz"
 
 
@@ -275,7 +290,8 @@ def _restore(path: str, run_key: str, model) -> Optional[dict]:
 
 def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=None,
           work_dir: Optional[str] = None, tensorboard_dir: Optional[str] = None,
-          callbacks: Sequence[Any] = (), verbose: int = 2) -> TrainResult:
+          callbacks: Sequence[Any] = (), verbose: int = 2,
+          epochs_flag: str = "--epochs") -> TrainResult:
   """Builds `model_spec` for `dataset` and trains it with `config` under `strategy`.
 
   Args:
@@ -286,9 +302,13 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
     work_dir: directory for the per-epoch checkpoint (`checkpoint.npz`); an interrupted run given
       the same work_dir resumes after its last finished epoch, to the same final weights. Used by
       one run at a time (`artifacts.run` holds the artifact's lock); a link is refused.
-    tensorboard_dir: where TensorBoard event files go (None: none).
+    tensorboard_dir: where TensorBoard event files go (None: none): the training metrics in
+      its `train/` run, the clean test set's in `validation/` under the same tags
+      (`epoch_loss`, `epoch_accuracy`), so the two curves overlay as Keras's would.
     callbacks: more Keras callbacks, run after the built-in ones.
     verbose: Keras progress output (1 bar, 2 one line per epoch, 0 silent).
+    epochs_flag: the flag that sets `config.epochs` in the caller, named in the warning when
+      `until_interpolation` runs out of epochs.
 
   Raises:
     UserError: a bad config, a spec that does not fit the data, a batch larger than the data,
@@ -353,7 +373,7 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
   monitor.interpolation_epoch = state.get("interpolation_epoch") if state else None
   callbacks = [monitor, *callbacks, _checkpoint_callback(ckpt_path, run_key, history_rows, monitor)]
   if tensorboard_dir:
-    callbacks.append(keras.callbacks.TensorBoard(tensorboard_dir, update_freq="epoch"))
+    callbacks.append(_tensorboard(tensorboard_dir))
 
   start = time.time()
   if start_epoch < config.epochs and not (state and state["stopped"]):
@@ -396,8 +416,8 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
                model.name, metrics["train_accuracy"], metrics["test_accuracy"], epochs_run, wall)
   if config.until_interpolation and not metrics["interpolated"]:
     logging.warning("--until_interpolation: training accuracy %.4f < 1 after %d epochs; raise "
-                    "--epochs, the learning rate or the width", metrics["train_accuracy"],
-                    epochs_run)
+                    "%s, the learning rate or the width", metrics["train_accuracy"],
+                    epochs_run, epochs_flag)
   return TrainResult(model=model, history=history, metrics=metrics)
 
 

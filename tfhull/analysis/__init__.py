@@ -2,7 +2,7 @@
 
 # Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
 # tfhull.versions --refresh`).
-VERSION = "1"
+VERSION = "2"
 
 from tfhull.analysis.adversarial import perturbation_vs_hull
 from tfhull.analysis.geometry import hull_stats

@@ -47,8 +47,9 @@ def analyze_study(ds, model, measured: dict, train_labels: np.ndarray, records: 
                    "fraction_label_at_hull_differs": float(np.mean(
                        scan.labels[:, np.searchsorted(scan.t, 0.0)] != scan.labels[
                            :, np.searchsorted(scan.t, 1.0)]))}
-    arrays.update(ray_t=scan.t, ray_margin=scan.margin[:8], ray_crossing=scan.crossing,
-                  ray_category=scan.category)
+    examples = ray_examples(scan.category, 8)
+    arrays.update(ray_t=scan.t, ray_margin=scan.margin[examples], ray_examples=examples,
+                  ray_crossing=scan.crossing, ray_category=scan.category)
   head = measured.get(("layer:features", "test"))
   if head is not None and feature_space is not None:
     w, b = head_of(model)
@@ -81,3 +82,19 @@ def analyze_study(ds, model, measured: dict, train_labels: np.ndarray, records: 
   out["headline"] = headline
   out["arrays"] = arrays
   return out
+
+
+def ray_examples(category: np.ndarray, k: int) -> np.ndarray:
+  """Up to k sample indices whose rays the report draws: those with a label change first, taken
+  round-robin over the crossing categories (lowest index first in each), then the rest."""
+  category = np.asarray(category)
+  crossing_cats = [c for c in range(3) if np.any(category == c)]
+  queues = [list(np.flatnonzero(category == c)) for c in crossing_cats]
+  out = []
+  while len(out) < k and any(queues):
+    for q in queues:
+      if q and len(out) < k:
+        out.append(int(q.pop(0)))
+  rest = [int(i) for i in np.flatnonzero(category == 3)]
+  out += rest[:k - len(out)]
+  return np.array(sorted(out), np.int64)

@@ -16,6 +16,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 import numpy as np
 
+from tfhull.report import names
+
 DPI = 100
 TEST_SPLIT = "test"
 MAX_SUPPORT = 8
@@ -55,7 +57,28 @@ def distance_label(space: str) -> str:
 
 
 def norm_name(norm: str) -> str:
-  return {"2": "L2", "inf": "L∞", "1": "L1"}.get(str(norm), f"L{norm}")
+  return names.norm_name(norm)
+
+
+def _rank_correlation(a: np.ndarray, b: np.ndarray) -> Optional[float]:
+  """Spearman's rank correlation (as tfhull.analysis computes it); None under 3 points."""
+  if len(a) < 3:
+    return None
+  ra = np.argsort(np.argsort(a)).astype(np.float64)
+  rb = np.argsort(np.argsort(b)).astype(np.float64)
+  return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def spearman(entry: dict, ok: Optional[np.ndarray] = None) -> Optional[float]:
+  """The rank correlation of an adversarial entry's perturbation with d_hull: the analysis's
+  value ("spearman_d_hull") when given, else computed over the finite pairs (`ok`)."""
+  if entry.get("spearman_d_hull") is not None:
+    return float(entry["spearman_d_hull"])
+  p, d = as_array(entry.get("perturbation")), as_array(entry.get("d_hull"))
+  if p.size != d.size:
+    return None
+  ok = (np.isfinite(p) & np.isfinite(d)) if ok is None else ok
+  return _rank_correlation(p[ok], d[ok])
 
 
 def as_array(values) -> np.ndarray:
@@ -138,26 +161,52 @@ def training_curves(history: dict) -> Optional[Plot]:
   fig.suptitle("Training curves", fontsize=FONT + 2)
   return Plot("training_curves", "Training curves",
               "Loss (left) and accuracy (right) after each epoch on the training set (solid) and "
-              "the clean test set (dashed); training accuracy reaching 1 marks interpolation.",
+              "the clean test set (dashed); training accuracy reaching 100% marks interpolation.",
               _png(fig))
 
 
 # 2-4. Hull distances.
 
 
-def hull_distances(space: str, views: Sequence, name: str) -> Optional[Plot]:
-  """CDFs of d_hull, d_NN and d_hull/d_NN of one space's views (HullView, test split first)."""
+_LINESTYLES = ("-", "--", "-.", ":", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 1)))
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def _coincides(a, b, rtol: float) -> bool:
+  """Whether two views' distances and d_NN agree element-wise within `rtol` (same queries, or
+  flip points next to their adversarial examples)."""
+  da, db = as_array(a.distance), as_array(b.distance)
+  na, nb = as_array(a.nearest_distance), as_array(b.nearest_distance)
+  return (da.size == db.size > 0 and np.allclose(da, db, rtol=rtol, atol=0, equal_nan=True)
+          and np.allclose(na, nb, rtol=rtol, atol=0, equal_nan=True))
+
+
+def hull_distances(space: str, views: Sequence, name: str,
+                   dim: Optional[int] = None) -> Optional[Plot]:
+  """CDFs of d_hull, d_NN and d_hull/d_NN of one space's views (HullView, test split first).
+
+  Each query set has its own colour, line style and markers, so curves lying on top of each
+  other stay visible; a set whose distances equal an earlier one's says so in the legend."""
   if not views:
     return None
-  fig = _figure(13, 3.9)
+  shown = names.space_name(space, dim)
+  fig = _figure(13, 4.2)
   axes = _grid(fig, 3)
   for i, v in enumerate(views):
     d, nn = as_array(v.distance), as_array(v.nearest_distance)
     ratio = np.divide(d, nn, out=np.full_like(d, np.nan), where=nn > 0)
     outside = np.asarray(v.outside, dtype=bool).ravel()
     pct = 100 * outside.mean() if outside.size else float("nan")
-    kw = dict(color=f"C{i % 10}", lw=2.0 if v.split == TEST_SPLIT else 1.3,
-              label=f"{v.split} (n={d.size}, {pct:.0f}% certified outside)")
+    label = f"{names.split_name(v.split)} (n={d.size}, {pct:.0f}% certified outside)"
+    same = [names.split_name(u.split) for u in views[:i] if _coincides(u, v, 1e-6)]
+    near = [names.split_name(u.split) for u in views[:i] if _coincides(u, v, 0.01)]
+    if same:
+      label += f"; identical to {same[0]}"
+    elif near:
+      label += f"; within 1% of {near[0]}"
+    kw = dict(color=f"C{i % 10}", lw=2.4 if v.split == TEST_SPLIT else 1.4,
+              ls=_LINESTYLES[i % len(_LINESTYLES)], marker=_MARKERS[i % len(_MARKERS)], ms=4,
+              markevery=(i % 5 / 50, 0.1), label=label, zorder=10 - i)
     for ax, values in zip(axes, (d, nn, ratio)):
       _cdf(ax, values, **kw)
   ylabel = "fraction of queries ≤ x"
@@ -170,20 +219,23 @@ def hull_distances(space: str, views: Sequence, name: str) -> Optional[Plot]:
   for ax in axes:
     ax.set_ylim(0, 1.02)
   handles, labels = axes[0].get_legend_handles_labels()
-  fig.legend(handles, labels, loc="outside lower center", ncols=min(3, max(1, len(labels))),
+  fig.legend(handles, labels, loc="outside lower center", ncols=min(2, max(1, len(labels))),
              fontsize=FONT - 1)
-  fig.suptitle(f"{space}: distances of the queries to the training set", fontsize=FONT + 2)
-  splits = ", ".join(v.split for v in views)
-  return Plot(name, f"Distances to the training set in {space} space",
+  fig.suptitle(f"{shown}: distances of the queries to the training set", fontsize=FONT + 2)
+  splits = ", ".join(names.split_name(v.split) for v in views)
+  return Plot(name, f"Distances to the training set in {shown}",
               f"Empirical CDFs over the queries ({splits}) of the certified distance to the "
               "training hull (left), the distance to the nearest training point (middle) and their "
               "ratio (right): a curve further right is farther from the training data, and a ratio "
-              "well below 1 means the hull reaches much closer than any single training point.",
+              "well below 1 means the hull reaches much closer than any single training point. "
+              "Line styles and markers tell overlapping curves apart; the legend says which "
+              "query sets coincide (query by query, within 1%).",
               _png(fig))
 
 
-def nnz_histograms(views: Sequence) -> Optional[Plot]:
+def nnz_histograms(views: Sequence, dims: Optional[dict] = None) -> Optional[Plot]:
   """Histogram of the projection's support size, one panel per view (one view per space)."""
+  dims = dims or {}
   views = [v for v in views if finite(v.nnz).size]
   if not views:
     return None
@@ -196,7 +248,8 @@ def nnz_histograms(views: Sequence) -> Optional[Plot]:
     ax.hist(k, bins=bins, color="C0", edgecolor="white", linewidth=0.5)
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    _style(ax, title=f"{v.space} ({v.split}, median {np.median(k):g})",
+    _style(ax, title=f"{names.space_name(v.space, dims.get(v.space))}\n"
+           f"{names.split_name(v.split)}, median {np.median(k):g}",
            xlabel="training points in the projection (nnz)", ylabel="queries")
   fig.suptitle("Support size of the hull projections", fontsize=FONT + 2)
   return Plot("nnz", "Support size of the hull projections",
@@ -205,8 +258,9 @@ def nnz_histograms(views: Sequence) -> Optional[Plot]:
               "low-dimensional face spanned by a handful of training samples.", _png(fig))
 
 
-def class_hull_scatter(views: Sequence) -> Optional[Plot]:
+def class_hull_scatter(views: Sequence, dims: Optional[dict] = None) -> Optional[Plot]:
   """Own-class vs nearest-other-class hull distance, one panel per view that has both."""
+  dims = dims or {}
   views = [v for v in views
            if v.own_class_distance is not None and v.nearest_other_class_distance is not None
            and as_array(v.own_class_distance).size]
@@ -228,7 +282,8 @@ def class_hull_scatter(views: Sequence) -> Optional[Plot]:
       ax.scatter(x, y, s=9, color="C0", linewidths=0)
     _diagonal(ax, x, y)
     closer = 100 * np.mean(x < y) if x.size else float("nan")
-    _style(ax, title=f"{v.space} ({v.split}): {closer:.0f}% closer to own class",
+    _style(ax, title=f"{names.space_name(v.space, dims.get(v.space))}\n"
+           f"{names.split_name(v.split)}: {closer:.0f}% closer to own class",
            xlabel=f"to own-class hull (L2, {units(v.space)})",
            ylabel=f"to nearest other-class hull (L2, {units(v.space)})")
     ax.legend(fontsize=FONT - 1, loc="lower right")
@@ -262,12 +317,15 @@ def image_rows(rows: Sequence) -> Optional[Plot]:
     return None
   k = max(min(len(r.support), MAX_SUPPORT) for r in rows)
   ncols, nrows = 3 + k, len(rows)
-  row_h, top = 1.75, 0.55
-  height = row_h * nrows + top
-  fig = _figure(1.35 * ncols, height, layout=None)
+  # Inches: each row's two-line panel titles sit in the gap above it; the suptitle gets its own
+  # band above the first row's titles (it used to overprint them).
+  row_h, title_h, top = 1.35, 0.45, 0.75
+  height = (row_h + title_h) * nrows + top
+  fig = _figure(max(1.35 * ncols, 7.5), height, layout=None)
   axes = fig.subplots(nrows, ncols, squeeze=False)
-  fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=1 - top / height, wspace=0.12,
-                      hspace=0.55)
+  fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01,
+                      top=1 - (top + title_h) / height, wspace=0.12,
+                      hspace=title_h / row_h)
   rgb = False
   for i, r in enumerate(rows):
     test, proj = _hwc(r.test), _hwc(r.projection)
@@ -286,8 +344,9 @@ def image_rows(rows: Sequence) -> Optional[Plot]:
   for ax in axes.ravel():
     ax.set_xticks([])
     ax.set_yticks([])
-  fig.suptitle("Test samples, their projections onto the pixel-space training hull, the residuals "
-               "and the training images forming the projections", fontsize=FONT + 1)
+  fig.suptitle("Test samples, their projections onto the pixel-space training hull, the "
+               "residuals\nand the training images forming the projections", fontsize=FONT + 1,
+               y=1 - 0.12 / height, va="top")
   mean = " (mean over the RGB channels)" if rgb else ""
   return Plot("image_rows", "Test images and their hull projections",
               "Each row: a test sample, its projection onto the pixel-space training hull, the "
@@ -301,7 +360,8 @@ def image_rows(rows: Sequence) -> Optional[Plot]:
 
 def adversarial(entries: Sequence[dict]) -> Optional[Plot]:
   """Minimal perturbation vs d_hull and vs d_NN, one row of two panels per norm."""
-  entries = [e for e in entries or () if as_array(e.get("perturbation")).size]
+  entries = sorted((e for e in entries or () if as_array(e.get("perturbation")).size),
+                   key=lambda e: names.norm_key(e.get("norm", "2")))
   if not entries:
     return None
   fig = _figure(9.5, 4.0 * len(entries))
@@ -315,7 +375,10 @@ def adversarial(entries: Sequence[dict]) -> Optional[Plot]:
       ax.scatter(d[ok], p[ok], s=9, color="C3", alpha=0.7, linewidths=0)
       _diagonal(ax, d[ok], p[ok])
       below = 100 * np.mean(p[ok] < d[ok]) if ok.any() else float("nan")
-      _style(ax, title=f"{name}: {below:.0f}% of {int(ok.sum())} below y = x",
+      r = spearman(e, ok) if key == "d_hull" else _rank_correlation(p[ok], d[ok])
+      r_text = "n/a" if r is None else f"{r:.2f}"
+      _style(ax, title=f"minimal PGD ({name}): {below:.0f}% of {int(ok.sum())} below y = x\n"
+             f"rank correlation {r_text}",
              xlabel=f"distance to the {what} (L2, input space)",
              ylabel=f"L2 length of the minimal {name} perturbation")
       ax.legend(fontsize=FONT - 1, loc="upper left")
@@ -323,16 +386,17 @@ def adversarial(entries: Sequence[dict]) -> Optional[Plot]:
                fontsize=FONT + 2)
   return Plot("adversarial", "Minimal adversarial perturbation vs distance to the training data",
               "Each dot is a clean test sample: the L2 length of the smallest L-inf or L2 "
-              "perturbation that changes its label (y) against its distance to the training hull (left) and to the nearest training "
-              "point (right); dots below y = x are flipped by less than their distance to the "
-              "training data.", _png(fig))
+              "perturbation that changes its label (y) against its distance to the training hull (left) "
+              "and to the nearest training point (right); dots below y = x are flipped by less "
+              "than their distance to the training data. Panel titles give Spearman's rank "
+              "correlation of the two.", _png(fig))
 
 
 def _norm_order(norm: str):
   return (0, "") if norm == "inf" else (1, norm)
 
 
-def _curve(points: dict):
+def curve_points(points: dict):
   """(eps, accuracy) sorted by eps from {eps_str: acc}; entries without a number are dropped."""
   pairs = []
   for e, acc in points.items():
@@ -360,9 +424,10 @@ def robustness(rob: dict) -> Optional[Plot]:
     for i, attack in enumerate(sorted(per_attack)):
       pts = per_attack[attack].get(norm)
       if pts:
-        ax.plot(*_curve(pts), marker="o", ms=3, lw=1.2, color=f"C{i % 10}", label=attack)
+        ax.plot(*curve_points(pts), marker="o", ms=3, lw=1.2, color=f"C{i % 10}",
+                label=names.attack_name(attack))
     if worst.get(norm):
-      ax.plot(*_curve(worst[norm]), "k-", marker="s", ms=4, lw=2.5, label="worst case")
+      ax.plot(*curve_points(worst[norm]), "k-", marker="s", ms=4, lw=2.5, label="worst case")
     if clean is not None:
       ax.axhline(float(clean), color="gray", ls=":", lw=1.2, label="clean")
     ax.set_ylim(-0.02, 1.02)
@@ -391,13 +456,25 @@ def rays(r: Optional[dict]) -> Optional[Plot]:
   panels = [p for p, ok in (("margin", margin.size > 0), ("crossing", crossing.size > 0)) if ok]
   if not panels:
     return None
+  examples = r.get("examples")
+  examples = (as_array(examples).astype(np.int64) if examples is not None
+              else np.arange(len(margin)))
+  crossed = [np.isfinite(crossing[k]) if 0 <= k < crossing.size else bool(np.any(m < 0))
+             for k, m in zip(examples, margin)]
   fig = _figure(5.2 * len(panels), 3.8)
   for ax, panel in zip(_grid(fig, len(panels)), panels):
     if panel == "margin":
       for i, m in enumerate(margin):
-        ax.plot(t, m, lw=1.2, color=f"C{i % 10}", label=f"sample {i + 1}" if i < 10 else None)
+        k = int(examples[i]) if i < len(examples) else i
+        where = (f"label changes at t={crossing[k]:.2g}" if 0 <= k < crossing.size
+                 and np.isfinite(crossing[k]) else "no label change")
+        ax.plot(t, m, lw=1.2, color=f"C{i % 10}", ls=("-", "--", "-.", ":")[i // 10 % 4],
+                label=f"sample {k}: {where}" if i < 10 else None)
       ax.axhline(0, color="gray", lw=0.8)
-      _style(ax, title=f"margin along the ray ({len(margin)} samples)",
+      title = f"margin along {len(margin)} example rays"
+      if not any(crossed):
+        title = f"margin along {len(margin)} example rays: none crosses a boundary"
+      _style(ax, title=title,
              xlabel="position t on the ray (0 = hull projection, 1 = sample)",
              ylabel="margin of the predicted class (logit units)")
       if len(margin) <= 10:
@@ -417,7 +494,8 @@ def rays(r: Optional[dict]) -> Optional[Plot]:
   return Plot("rays", "Ray scan from the hull projection through the sample",
               "Left: the margin of the sample's predicted class along the ray from its hull "
               "projection (t = 0) through the sample (t = 1) and beyond, the label changing where "
-              "it crosses 0; right: where the first label change happens, scanning the ray from "
+              "it crosses 0, for example samples chosen among those whose label changes (one "
+              "per category of the table first); right: where the first label change happens, scanning the ray from "
               "behind the hull boundary (smallest t) outwards past the sample, over all samples.", _png(fig))
 
 

@@ -38,14 +38,16 @@ class ImageRow:
 class ReportInputs:
   """Everything `write_report` shows; an absent or empty optional part skips its figure.
 
-  adversarial: [{"norm": "2" | "inf", "perturbation": (m,), "d_hull": (m,), "d_nn": (m,)}], the
-    minimal perturbation of each clean test sample vs its d_hull and d_NN (input space).
+  adversarial: [{"norm": "2" | "inf", "perturbation": (m,), "d_hull": (m,), "d_nn": (m,),
+    optional "spearman_d_hull": float}], the minimal perturbation of each clean test sample vs its
+    d_hull and d_NN (input space), and their rank correlation (computed here when absent).
   robustness: {"robust_accuracy": {attack: {norm: {eps_str: acc}}},
     "worst_case_robust_accuracy": {norm: {eps_str: acc}}, "clean_accuracy": float}.
   rays: {"t": (T,) grid on x_t = p + t (x - p) (p the hull projection at t = 0, the sample at
     t = 1), "margin": (s, T) predicted-class margin along the ray for s example samples,
     "crossing": (q,) t of the first label change scanning up from the smallest t (nan:
-    none), "categories": {name: fraction}}.
+    none), "categories": {name: fraction}, optional "examples": (s,) index into `crossing` of
+    each margin row}.
   linear_head: {"class_min_margin": (c,) min of each class's margin over its training-feature
     hull (> 0: the class hull lies inside its own decision region), "boundary_distance": (q,) test
     feature to the nearest decision boundary, "hull_distance": (q,) test feature to the hull}.
@@ -64,3 +66,6 @@ class ReportInputs:
   rays: Optional[dict] = None
   linear_head: Optional[dict] = None
   class_names: tuple = ()
+  intro: Optional[str] = None   # the page's opening paragraph (None: the study report's).
+  summary: str = ""             # one sentence above the headline table, from its numbers.
+  space_dims: dict = dataclasses.field(default_factory=dict)  # space -> dimension, for names.

@@ -5,9 +5,11 @@ sweep page (plain dicts in: step summaries and analysis.json).
   rows = headline_rows(m)     # [(quantity, value, meaning)]
 """
 
-from typing import Mapping, Tuple
+from typing import Mapping, Optional, Tuple
 
+from tfhull.report import names
 from tfhull.report.html import fmt
+from tfhull.report.html import pct
 
 
 def _test_spaces(hull: Mapping[Tuple[str, str], dict]) -> list:
@@ -51,35 +53,83 @@ def study_metrics(train: dict, attack: dict, hull: Mapping[Tuple[str, str], dict
   }
 
 
-def headline_rows(m: dict) -> list:
-  """The summary table [(quantity, value, meaning)] of `study_metrics`."""
+def _space(space: str, dims: Optional[Mapping[str, int]]) -> str:
+  return names.space_name(space, (dims or {}).get(space))
+
+
+def _by_space(d: Mapping[str, object]) -> list:
+  return sorted(d.items(), key=lambda kv: names.space_key(kv[0]))
+
+
+def summary_sentence(m: dict, dims: Optional[Mapping[str, int]] = None) -> str:
+  """One sentence of the study's headline numbers (above the summary table)."""
+  parts = [f"The model ({m['params']:,} parameters) classifies {pct(m['train_accuracy'])} of "
+           f"the training set and {pct(m['test_accuracy'])} of the test set correctly"]
+  outside = {_space(s, dims): v for s, v in _by_space(m["test_fraction_outside"])}
+  if outside:
+    vals = [v for v in outside.values() if v is not None]
+    if vals and pct(min(vals)) == pct(max(vals)):
+      where = "in every space" if len(vals) > 1 else f"in {next(iter(outside))}"
+      parts.append(f"{pct(vals[0])} of the test points are certified outside the training hull "
+                   f"{where}")
+    elif vals:
+      lo = min(outside.items(), key=lambda kv: kv[1] if kv[1] is not None else 2)
+      hi = max(outside.items(), key=lambda kv: kv[1] if kv[1] is not None else -1)
+      parts.append(f"between {pct(lo[1])} ({lo[0]}) and {pct(hi[1])} ({hi[0]}) of the test "
+                   "points are certified outside the training hull")
+  adv = (m.get("minimal_perturbation_vs_hull") or {})
+  for norm in sorted(adv, key=names.norm_key):
+    r = adv[norm].get("spearman_d_hull")
+    below = adv[norm].get("fraction_below_d_hull")
+    if r is not None and below is not None:
+      parts.append(f"minimal PGD ({names.norm_name(norm)}) flips {pct(below)} of the samples by "
+                   f"less than their distance to the hull (rank correlation with d_hull "
+                   f"{fmt(r, 2)})")
+  return "; ".join(parts) + "."
+
+
+def headline_rows(m: dict, dims: Optional[Mapping[str, int]] = None) -> list:
+  """The summary table [(quantity, value, meaning)] of `study_metrics`: human names of spaces
+  and query sets, one order (`tfhull.report.names`), fractions as percentages."""
   rows = [
       ("Parameters", f"{m['params']:,}", f"{fmt(m['params_per_example'])} per training "
        f"example, {fmt(m['params_per_constraint'])} per constraint (n x classes)"),
-      ("Training accuracy", fmt(m["train_accuracy"], 4),
-       f"after {m['epochs_run']} epochs; 1 means the model interpolates the training set"),
-      ("Test accuracy", fmt(m["test_accuracy"], 4), "on the clean test set"),
+      ("Training accuracy", pct(m["train_accuracy"]),
+       f"after {m['epochs_run']} epochs; 100% means the model interpolates the training set"),
+      ("Test accuracy", pct(m["test_accuracy"]), "on the clean test set"),
   ]
-  for space, frac in m["test_fraction_outside"].items():
-    rows.append((f"Test outside the hull [{space}]", fmt(frac),
-                 f"fraction certified outside; median d_hull "
+  for space, frac in _by_space(m["test_fraction_outside"]):
+    rows.append((f"Test points outside the hull, {_space(space, dims)}", pct(frac),
+                 f"certified outside; median d_hull "
                  f"{fmt(m['median_test_distance'][space])}, median d_hull/d_NN "
                  f"{fmt(m['median_dhull_over_dnn'].get(space))}"))
-  for space, by_split in m["adversarial_fraction_outside"].items():
+  for space, by_split in _by_space(m["adversarial_fraction_outside"]):
     if by_split:
-      rows.append((f"Adversarial/flip points outside [{space}]",
-                   ", ".join(f"{k}: {fmt(v)}" for k, v in by_split.items()),
-                   "fraction of minimal adversarial examples and flip points certified outside"))
-  for norm, by_eps in m["worst_case_robust_accuracy"].items():
-    rows.append((f"Worst-case robust accuracy (L{norm})",
-                 ", ".join(f"eps {k}: {fmt(v)}" for k, v in by_eps.items()),
+      rows.append((f"Adversarial examples and flip points outside the hull, "
+                   f"{_space(space, dims)}",
+                   ", ".join(f"{names.split_name(k)}: {pct(v)}" for k, v in
+                             sorted(by_split.items(), key=lambda kv: names.split_key(kv[0]))),
+                   "certified outside the training hull"))
+  for norm, by_eps in sorted(m["worst_case_robust_accuracy"].items(),
+                             key=lambda kv: names.norm_key(kv[0])):
+    rows.append((f"Worst-case robust accuracy ({names.norm_name(norm)})",
+                 ", ".join(f"eps {k}: {pct(v)}" for k, v in by_eps.items()),
                  "point-wise over all attacks"))
-  for key, med in m["median_minimal_l2"].items():
-    rows.append((f"Median minimal perturbation [{key}]", fmt(med),
+  for key, med in sorted(m["median_minimal_l2"].items(),
+                         key=lambda kv: names.minimal_key_order(kv[0])):
+    rows.append((f"Median minimal perturbation, {names.minimal_key_name(key)}", fmt(med),
                  "L2 norm of the smallest label-flipping perturbation, pixel units"))
+  adv = m.get("minimal_perturbation_vs_hull") or {}
+  for norm in sorted(adv, key=names.norm_key):
+    r = adv[norm].get("spearman_d_hull")
+    rows.append((f"Minimal perturbation vs d_hull, minimal PGD ({names.norm_name(norm)})",
+                 f"rank correlation {fmt(r, 2)}",
+                 f"Spearman over {adv[norm].get('samples', 'n/a')} flipped samples; "
+                 f"{pct(adv[norm].get('fraction_below_d_hull'))} are flipped by less than their "
+                 "pixel-space d_hull"))
   if m["ray_first_crossing"]:
     rows.append(("First boundary crossing along the ray", ", ".join(
-        f"{k}: {fmt(v)}" for k, v in m["ray_first_crossing"].items()),
+        f"{k}: {pct(v)}" for k, v in m["ray_first_crossing"].items()),
                  "ray from the hull projection (t=0) through the test sample (t=1)"))
   lh = m["linear_head"]
   if lh:
@@ -88,7 +138,7 @@ def headline_rows(m: dict) -> list:
                  f"{len(lh['class_min_margin'])}",
                  "penultimate features, linear head: min margin over each class hull > 0"))
     rows.append(("Test features nearer a boundary than the hull",
-                 fmt(lh["fraction_boundary_closer_than_hull"]),
+                 pct(lh["fraction_boundary_closer_than_hull"]),
                  f"median boundary distance {fmt(lh['median_boundary_distance'])} vs "
                  f"median hull distance {fmt(lh['median_hull_distance'])}"))
   return rows

@@ -11,6 +11,7 @@ import numpy as np
 
 from tfhull.report import figures
 from tfhull.report import html
+from tfhull.report import names
 from tfhull.report import study
 
 # Ray categories in the order the analyses report them.
@@ -57,9 +58,10 @@ def sweep_figure(rows: Sequence[dict], x_axis: Optional[str]) -> Optional[figure
     axes[0, 0].plot(p, [x["train_accuracy"] for x in m], "o--", color=color,
                     label=f"{label}: train")
     axes[0, 0].plot(p, [x["test_accuracy"] for x in m], "s-", color=color, label=f"{label}: test")
-    for j, space in enumerate(sorted(m[0]["median_dhull_over_dnn"])):
+    for j, space in enumerate(sorted(m[0]["median_dhull_over_dnn"], key=names.space_key)):
       axes[0, 1].plot(p, [x["median_dhull_over_dnn"].get(space) for x in m],
-                      ("o-", "s--", "^:", "d-.")[j % 4], color=color, label=f"{label}: {space}")
+                      ("o-", "s--", "^:", "d-.")[j % 4], color=color,
+                      label=f"{label}: {names.space_name(space)}")
     axes[1, 0].plot(p, [x["median_minimal_l2"] for x in m], "o-", color=color, label=label)
     for j, cat in enumerate(_RAYS[:3]):
       axes[1, 1].plot(p, [x["ray_categories"].get(cat, np.nan) for x in m],
@@ -76,7 +78,7 @@ def sweep_figure(rows: Sequence[dict], x_axis: Optional[str]) -> Optional[figure
   return figures.Plot(
       "sweep", "Sweep: parameters vs accuracy, hull geometry, robustness, boundaries",
       "Each point is one trained model of the sweep, placed by its parameter count. Top left: "
-      "training and test accuracy (training accuracy 1 = interpolation). Top right: median ratio "
+      "training and test accuracy (training accuracy 100% = interpolation). Top right: median ratio "
       "of the test samples' distance to the training hull over their distance to the nearest "
       "training sample, per space. Bottom left: median smallest label-flipping L2 perturbation. "
       "Bottom right: where the label first changes along the ray from the hull projection "
@@ -117,12 +119,13 @@ def write_sweep_report(rows: Sequence[dict], x_axis: Optional[str], out_dir: str
   headline = []
   for r in sorted(rows, key=lambda r: r["metrics"]["params"]):
     m = r["metrics"]
-    ratio = ", ".join(f"{k}: {v:.3g}" for k, v in m["median_dhull_over_dnn"].items()
-                      if v is not None)
+    ratio = ", ".join(f"{names.space_name(k)}: {v:.3g}" for k, v in
+                      sorted(m["median_dhull_over_dnn"].items(),
+                             key=lambda kv: names.space_key(kv[0])) if v is not None)
     minimal = m["median_minimal_l2"]
     headline.append((", ".join(f"{k}={v}" for k, v in r["assignment"].items()),
                      f"{m['params']:,} params ({m['params_per_example']:.3g}/example); train "
-                     f"{m['train_accuracy']:.4g}, test {m['test_accuracy']:.4g}",
+                     f"{html.pct(m['train_accuracy'])}, test {html.pct(m['test_accuracy'])}",
                      f"median d_hull/d_NN {ratio}; median minimal L2 "
                      f"{'n/a' if minimal is None else f'{minimal:.3g}'}"))
   section = html.Section("sweep", "The sweep",

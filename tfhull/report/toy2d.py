@@ -71,25 +71,103 @@ def disagreement_figure(result):
       "between widths under the same regime.", figures._png(fig))  # pylint: disable=protected-access
 
 
+INTRO = (
+    "This page trains small multilayer perceptrons of several widths under several training "
+    "regimes on one 2-D dataset, each until it classifies every training point correctly (or "
+    "its epoch budget runs out), and colours a window several times the data's extent by each "
+    "model's predicted class. Inside the convex hull of the training points (black polygon) a "
+    "model interpolates; outside it, it extrapolates. Two models that both fit the training set "
+    "agree on every training point; the page measures on what share of the window they still "
+    "disagree, inside the hull and outside it.")
+
+
+def _compare(by_key: dict) -> tuple:
+  """({key: d}) -> (keys where outside > inside, keys where not, keys without both values)."""
+  more, less, none = [], [], []
+  for k, d in by_key.items():
+    if d["inside"] is None or d["outside"] is None:
+      none.append(k)
+    elif d["outside"] > d["inside"]:
+      more.append(k)
+    else:
+      less.append(k)
+  return more, less, none
+
+
+def _verdict(by_key: dict, what: str, plural: str) -> str:
+  """One sentence: outside > inside for all, none or some (a mixed result) of the keys."""
+  more, less, none = _compare(by_key)
+  judged = len(more) + len(less)
+  names = lambda ks: ", ".join(str(k) for k in ks)
+  if not judged:
+    return (f"No {what} has two models that fit the training set, so no disagreement is "
+            "measured")
+  if not less:
+    text = (f"At every {what} measured ({names(more)}) the models disagree more outside the "
+            "hull than inside")
+  elif not more:
+    text = (f"At no {what} measured do the models disagree more outside the hull than inside "
+            f"({names(less)})")
+  else:
+    text = (f"Mixed: the models disagree more outside the hull than inside for {len(more)} of "
+            f"{judged} {plural} ({names(more)}), not for {names(less)}")
+  if none:
+    text += f"; not measured for {names(none)} (fewer than two models fit the training set)"
+  return text
+
+
+def statement(result) -> str:
+  """What the numbers say: how many models fit the training set, and where they disagree."""
+  ok = np.asarray(result.train_accuracy) == 1.0
+  total, fit = ok.size, int(ok.sum())
+  if fit == total:
+    first = f"Every one of the {total} models fits the training set"
+  else:
+    missing = [f"width {result.widths[i]} / {result.regimes[j]}"
+               for i, j in zip(*np.nonzero(~ok))]
+    first = (f"{fit} of {total} models fit the training set; the others ("
+             f"{', '.join(missing)}, marked 'not interpolating') are left out of the "
+             "disagreement")
+  low = lambda text: text[0].lower() + text[1:]
+  return (f"{first}. Between regimes at the same width: "
+          f"{low(_verdict(result.disagreement_by_width, 'width', 'widths'))}. Between widths "
+          f"under the same regime: "
+          f"{low(_verdict(result.disagreement_by_regime, 'regime', 'regimes'))}.")
+
+
 def write_toy2d_report(result, x_train, y_train, out_dir, *, title, metrics,
                        **page) -> dict:
   headline = []
   for w, d in result.disagreement_by_width.items():
     headline.append((f"width {w}: disagreement between regimes",
                      f"inside {_f(d['inside'])}, outside {_f(d['outside'])}",
-                     "mean fraction of grid points where two interpolating models differ"))
+                     "share of the grid where two models that fit the training set differ, "
+                     "mean over pairs"))
   for r, d in result.disagreement_by_regime.items():
     headline.append((f"{r}: disagreement between widths",
                      f"inside {_f(d['inside'])}, outside {_f(d['outside'])}",
-                     "mean fraction of grid points where two interpolating models differ"))
-  section = html.Section("toy2d", "Boundaries outside the hull",
-                         "Every model fits the training set; the figures show where they differ.")
+                     "share of the grid where two models that fit the training set differ, "
+                     "mean over pairs"))
+  text = statement(result)
+  inside = np.asarray(result.inside, bool)
+  section = html.Section(
+      "toy2d", "Boundaries outside the hull",
+      "The figures show where the models' decision regions differ.",
+      headline=f"The training hull covers {html.pct(inside.mean())} of the window; "
+      f"{len(result.pairs)} pairs of models that fit the training set are compared, "
+      f"{html.pct(_mean_of(result.pairs, 'inside'))} of the grid inside the hull and "
+      f"{html.pct(_mean_of(result.pairs, 'outside'))} outside it differing on average.")
   section.add(regions_figure(result, x_train, y_train), "regions skipped")
   section.add(disagreement_figure(result), "disagreement skipped: fewer than two interpolating "
               "models")
   return html.write_page(out_dir, [section], title=title, headline=headline, metrics=metrics,
-                         **page)
+                         intro=INTRO, summary=text, **page)
+
+
+def _mean_of(pairs, key):
+  vals = [p[key] for p in pairs if p.get(key) is not None]
+  return float(np.mean(vals)) if vals else None
 
 
 def _f(v):
-  return "n/a" if v is None else f"{v:.3f}"
+  return "n/a" if v is None else html.pct(v)

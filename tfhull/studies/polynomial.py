@@ -13,8 +13,9 @@ Fits of t on the features:
     (GD never changes w0's component orthogonal to Phi's row space); `gd_init0` starts at 0 and
     is the minimum-norm solution.
 With at least as many monomials as points, min_norm and every gd fit interpolate (same signs on
-every training point); the study measures where their sign boundaries differ inside and outside
-the training hull.
+every training point); the study measures where the sign boundaries of every fit that classifies
+all training points correctly (ridge included, when it does) differ inside and outside the
+training hull.
 """
 
 import dataclasses
@@ -104,7 +105,7 @@ def run_study(x_train, y_train, x_test, y_test, *, degrees: Sequence[int], ridge
   labels, train_acc = np.array(labels), np.array(train_acc)
   pairs, by_degree = [], {}
   for d, k in enumerate(degrees):
-    ok = [f for f in range(len(names)) if train_acc[d, f] == 1.0 and names[f] != "ridge"]
+    ok = [f for f in range(len(names)) if train_acc[d, f] == 1.0]  # Ridge too, when it does.
     here = [{"degree": int(k), "a": names[a], "b": names[b],
              **toy2d.disagreement(labels[d, a], labels[d, b], inside)}
             for a, b in itertools.combinations(ok, 2)]

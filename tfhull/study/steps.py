@@ -13,6 +13,7 @@ from absl import logging
 import numpy as np
 
 from tfhull.errors import UserError
+from tfhull.study import summaries
 
 _STRATEGIES = {}
 
@@ -79,6 +80,7 @@ def attack(node, cfg, inputs, out_dir) -> dict:
   result = attacks.run_suite(model, ds.x_test[idx], ds.y_test[idx], a.attack, strategy=strat,
                              source_index=idx, progress=True)
   io.save_npz(io.join(out_dir, "adversarial.npz"), result.records)
+  summaries.write_attack(out_dir, result.metrics, result.records)
   worst = result.metrics["worst_case_robust_accuracy"]
   minimal = result.metrics["minimal_perturbation"]
   return {**result.metrics,
@@ -179,6 +181,7 @@ def hull(node, cfg, inputs, out_dir) -> dict:
                                     base.num_classes, False, solver, strat,
                                     label=f"{spec}, {split}")
   saved.save(out_dir, [(spec, split, arrays)], kind=kind)
+  summaries.write_hull(out_dir, spec, split, arrays)
   summary.update(space=spec, split=split, kind=kind)
   if kind == "global":
     summary["median_distance"] = float(np.median(arrays["distance"]))
@@ -252,8 +255,11 @@ def report_inputs(inputs: Mapping, cfg):
   from tfhull import io  # pylint: disable=import-outside-toplevel
   from tfhull import report as report_lib  # pylint: disable=import-outside-toplevel
   from tfhull.hull import saved  # pylint: disable=import-outside-toplevel
+  from tfhull.report import environment  # pylint: disable=import-outside-toplevel
   from tfhull.report import study as study_report  # pylint: disable=import-outside-toplevel
   ds = tfhull.data.load(inputs["data"].uri)
+  dims = {a.summary["space"]: int(a.summary["dim"]) for a in hull_inputs(inputs).values()
+          if a.summary.get("dim") and a.summary.get("space")}
   an = io.read_json(inputs["analyze"].path("analysis.json"))
   an_arrays = io.load_npz(inputs["analyze"].path("analysis.npz"))
   measured = saved.load_set(hull_inputs(inputs).values())
@@ -284,12 +290,16 @@ def report_inputs(inputs: Mapping, cfg):
           test=ds.x_test[i], projection=pixel["projection"][i].reshape(shape),
           label=names[ds.y_test[i]], distance=float(pixel["distance"][i]), support=support))
   adversarial = [{"norm": norm, "perturbation": an_arrays[f"adv_{norm}_perturbation"],
-                  "d_hull": an_arrays[f"adv_{norm}_d_hull"], "d_nn": an_arrays[f"adv_{norm}_d_nn"]}
+                  "d_hull": an_arrays[f"adv_{norm}_d_hull"], "d_nn": an_arrays[f"adv_{norm}_d_nn"],
+                  "spearman_d_hull": (an.get("adversarial") or {}).get(norm, {}).get(
+                      "spearman_d_hull")}
                  for norm in ("inf", "2") if f"adv_{norm}_perturbation" in an_arrays]
   rays = None
   if "ray_t" in an_arrays:
     rays = {"t": an_arrays["ray_t"], "margin": an_arrays["ray_margin"],
             "crossing": an_arrays["ray_crossing"], "categories": an["rays"]["categories"]}
+    if "ray_examples" in an_arrays:
+      rays["examples"] = an_arrays["ray_examples"]
   head = None
   if "class_min_margin" in an_arrays:
     head = {"class_min_margin": an_arrays["class_min_margin"],
@@ -300,8 +310,10 @@ def report_inputs(inputs: Mapping, cfg):
       title=cfg.report.title or f"tfhull: {inputs['data'].summary.get('source')} with "
                                 f"{inputs['train'].summary.get('model_spec')}",
       provenance=provenance(inputs), config=cfg.run.flags,
-      versions=inputs["train"].metadata.get("versions", {}),
-      headline=study_report.headline_rows(metrics), metrics=metrics, history=history,
+      versions=environment.versions(inputs["train"].metadata.get("versions", {})),
+      headline=study_report.headline_rows(metrics, dims),
+      summary=study_report.summary_sentence(metrics, dims), space_dims=dims,
+      metrics=metrics, history=history,
       hull=views, image_rows=image_rows, adversarial=adversarial,
       robustness={"robust_accuracy": attack_summary["robust_accuracy"],
                   "worst_case_robust_accuracy": attack_summary["worst_case_robust_accuracy"],
