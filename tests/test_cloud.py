@@ -1,0 +1,110 @@
+"""Cloud runs on one CPU: TPU-VM mode, result order under any topology, chief-only commits,
+float32 measurement after bfloat16 training, steps_per_execution."""
+
+import json
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from tfhull import artifacts
+from tfhull import distribute
+from tfhull.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# --- TPU -------------------------------------------------------------------------------------
+
+def test_tpu_local_is_passed_through_as_tpu_vm_mode(monkeypatch):
+  import tensorflow as tf
+  seen = []
+
+  def resolver(tpu=None, **kw):
+    seen.append(tpu)
+    raise ValueError("stop here")
+
+  monkeypatch.setattr(tf.distribute.cluster_resolver, "TPUClusterResolver", resolver)
+  for flag in ("local", ""):
+    with pytest.raises(UserError):
+      distribute.get_strategy("tpu", flag)
+  assert seen == ["local", "local"]
+  assert distribute.tpu_resolver_name("my-tpu") == "my-tpu"
+
+
+def test_tpu_local_without_a_tpu_is_one_line_user_error():
+  with pytest.raises(UserError) as e:
+    distribute.get_strategy("tpu", "local")
+  message = str(e.value)
+  assert "\n" not in message
+  assert "no TPU on this machine" in message
+  assert "Please provide a TPU Name" not in message
+
+
+def test_tpu_requirements_are_one_consistent_install():
+  """requirements-tpu.txt: the TPU TensorFlow build, no generic `tensorflow` or `tf-keras` (which
+  would pull the generic wheel over it), and setup.cfg's pin for every other shared package."""
+  import configparser
+  import re
+  reqs = {}
+  for line in open(os.path.join(ROOT, "requirements-tpu.txt")):
+    line = line.split("#")[0].strip()
+    if line:
+      name, spec = re.match(r"([A-Za-z0-9_.-]+)(.*)", line).groups()
+      reqs[name.lower().replace("_", "-")] = spec
+  cfg = configparser.ConfigParser()
+  cfg.read(os.path.join(ROOT, "setup.cfg"))
+  pins = {}
+  for line in cfg["options"]["install_requires"].split("\n"):
+    if line.strip():
+      name, spec = re.match(r"([A-Za-z0-9_.-]+)(.*)", line.strip()).groups()
+      pins[name.lower().replace("_", "-")] = spec
+  assert reqs["tensorflow-tpu"] == "==2.20.0" and reqs["tensorboard"] == "==2.20.0"
+  assert "tensorflow" not in reqs and "tf-keras" not in reqs
+  assert "google-api-python-client" in reqs
+  for name, spec in pins.items():
+    if name not in ("tensorflow", "tensorboard", "tf-keras"):
+      assert reqs.get(name) == spec, name
+  doc = open(os.path.join(ROOT, "docs", "cloud.md")).read()
+  assert "pip install -r requirements-tpu.txt" in doc and "--no-deps" in doc
+
+
+# --- Result order ----------------------------------------------------------------------------
+
+def _layout(n_hosts, per_host, rows=3):
+  """A global batch sharded like a distributed dataset on n_hosts hosts ((replica, host) order),
+  and its per-replica chunks listed host by host, as experimental_local_results returns them."""
+  batch = np.arange(n_hosts * per_host * rows * 2).reshape(-1, 2)
+  minibatches = np.split(batch, n_hosts * per_host)
+  local = [minibatches[r * n_hosts + h] for h in range(n_hosts) for r in range(per_host)]
+  return batch, local
+
+
+@pytest.mark.parametrize("hosts,per_host", [(1, 1), (1, 4), (2, 1), (2, 4), (4, 8), (3, 2)])
+def test_order_replica_chunks_undoes_host_replica_layouts(hosts, per_host):
+  batch, local = _layout(hosts, per_host)
+  np.testing.assert_array_equal(distribute.order_replica_chunks(local, per_host), batch)
+  if hosts > 1 and per_host > 1:  # The naive concatenation is wrong here.
+    assert not np.array_equal(np.concatenate(local), batch)
+
+
+def test_in_input_order_on_a_simulated_tpu_pod_and_on_one_device():
+  class Extended:
+    num_hosts, num_replicas_per_host = 2, 4
+
+  class TPUStrategyPod:  # Recognised by its class name, like Keras does.
+    extended = Extended()
+    num_replicas_in_sync = 8
+
+    def experimental_local_results(self, value):
+      return value
+
+  batch, local = _layout(2, 4)
+  np.testing.assert_array_equal(distribute.in_input_order(TPUStrategyPod(), local), batch)
+  np.testing.assert_array_equal(distribute.in_input_order(None, batch), batch)
+  import tensorflow as tf
+  np.testing.assert_array_equal(
+      distribute.in_input_order(tf.distribute.get_strategy(), tf.constant(batch)), batch)
+  with pytest.raises(ValueError):
+    distribute.order_replica_chunks(local[:3], 2)
