@@ -108,3 +108,36 @@ def test_in_input_order_on_a_simulated_tpu_pod_and_on_one_device():
       distribute.in_input_order(tf.distribute.get_strategy(), tf.constant(batch)), batch)
   with pytest.raises(ValueError):
     distribute.order_replica_chunks(local[:3], 2)
+
+
+# --- float32 measurement after bfloat16 training ---------------------------------------------
+
+def test_measurement_is_float32_after_bfloat16_training(tmp_path):
+  import tfhull.data
+  from tfhull import models
+  from tfhull import training
+  from tfhull.attacks import minimal
+  ds = tfhull.data.prepare("digits", train_size=128, test_size=32, seed=0)
+  res = training.train("mlp:width=32,depth=1", ds,
+                       training.TrainConfig(epochs=2, batch_size=32, mixed_precision=True),
+                       verbose=0)
+  assert res.model.get_layer("features").compute_dtype == "bfloat16"
+  path = str(tmp_path / models.MODEL_FILE)
+  models.save(res.model, path)
+  model = models.load(path)
+  assert models.compute_dtype(model) == "float32"
+  assert models.trained_dtype_policy(model) == "mixed_bfloat16"
+  reference = models.build("mlp:width=32,depth=1", ds.input_shape, ds.num_classes, seed=0)
+  reference.set_weights(model.get_weights())  # The same weights, built at float32.
+  feats = models.predict(model, ds.x_test, layer="features")
+  assert model(ds.x_test[:2]).dtype == "float32"
+  np.testing.assert_array_equal(feats, models.predict(reference, ds.x_test, layer="features"))
+  # Flip points between test points of different predicted classes: top-two logits tie within
+  # 1e-3 in true float32 (bfloat16 spacing near 10 is 0.06).
+  pred = models.predict(model, ds.x_test).argmax(1)
+  i, j = np.nonzero(pred[:, None] != pred[None, :])
+  keep = np.unique(i, return_index=True)[1][:8]
+  flips = minimal.flip_points(model, ds.x_test[i[keep]], ds.x_test[j[keep]], tol=1e-3)
+  assert flips.found.all()
+  logits = np.sort(models.predict(reference, flips.point).astype(np.float64), axis=1)
+  assert np.all(logits[:, -1] - logits[:, -2] <= 1e-3 + 1e-5)

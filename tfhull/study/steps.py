@@ -31,6 +31,14 @@ def replicas(run_cfg) -> int:
   return 1 if run_cfg.strategy == "default" else int(strategy(run_cfg).num_replicas_in_sync)
 
 
+def dtypes(model) -> dict:
+  """What a measurement step records about its model: the dtype it computed in (float32: models
+  are loaded at float32 whatever they were trained with) and the training policy."""
+  from tfhull import models  # pylint: disable=import-outside-toplevel
+  return {"compute_dtype": models.compute_dtype(model),
+          "trained_dtype_policy": models.trained_dtype_policy(model)}
+
+
 def data(node, cfg, inputs, out_dir) -> dict:
   del node, inputs
   import tfhull.data  # pylint: disable=import-outside-toplevel
@@ -81,7 +89,7 @@ def attack(node, cfg, inputs, out_dir) -> dict:
   io.save_npz(io.join(out_dir, "adversarial.npz"), result.records)
   worst = result.metrics["worst_case_robust_accuracy"]
   minimal = result.metrics["minimal_perturbation"]
-  return {**result.metrics,
+  return {**result.metrics, **dtypes(model),
           "worst_case": {f"L{n}": ", ".join(f"{e}: {v:.3f}" for e, v in d.items())
                          for n, d in worst.items()},
           "median_minimal_l2": {k: v["l2"]["median"] for k, v in minimal.items()},
@@ -124,6 +132,8 @@ def features(node, cfg, inputs, out_dir) -> dict:
     splits.update({s: np.zeros((0, dim), np.float32) for s in empty})
     space = representations.Space(space.spec, splits, space.info)
   summary = representations.save(out_dir, [space], labels, ds.num_classes)
+  if model is not None:
+    summary.update(dtypes(model))
   summary["headline"] = ["spaces", "rows"]
   return summary
 
@@ -236,7 +246,7 @@ def analyze(node, cfg, inputs, out_dir) -> dict:
   arrays = out.pop("arrays")
   io.save_npz(io.join(out_dir, "analysis.npz"), arrays)
   io.write_json(io.join(out_dir, "analysis.json"), out)
-  return {**out["headline"], "headline": list(out["headline"])}
+  return {**out["headline"], **dtypes(model), "headline": list(out["headline"])}
 
 
 def hull_summaries(inputs: Mapping) -> dict:
