@@ -141,3 +141,86 @@ def test_measurement_is_float32_after_bfloat16_training(tmp_path):
   assert flips.found.all()
   logits = np.sort(models.predict(reference, flips.point).astype(np.float64), axis=1)
   assert np.all(logits[:, -1] - logits[:, -2] <= 1e-3 + 1e-5)
+
+
+# --- Multi-worker: the chief alone commits ---------------------------------------------------
+
+def _tf_config(kind, index, chief=False):
+  spec = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
+  if chief:
+    spec["chief"] = ["127.0.0.1:3"]
+  return json.dumps({"cluster": spec, "task": {"type": kind, "index": index}})
+
+
+def test_chief_check_from_tf_config(monkeypatch):
+  from tfhull import cluster
+  monkeypatch.delenv("TF_CONFIG", raising=False)
+  assert cluster.is_chief() and not cluster.is_multi_worker()
+  for kind, index, has_chief, want in [("worker", 0, False, True), ("worker", 1, False, False),
+                                       ("worker", 0, True, False), ("chief", 0, True, True)]:
+    monkeypatch.setenv("TF_CONFIG", _tf_config(kind, index, has_chief))
+    assert cluster.is_multi_worker() and cluster.is_chief() is want, (kind, index, has_chief)
+  monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1"]},
+                                              "task": {"type": "worker", "index": 0}}))
+  assert cluster.is_chief()
+  monkeypatch.setenv("TF_CONFIG", "{not json")
+  with pytest.raises(UserError, match="TF_CONFIG"):
+    cluster.is_chief()
+
+
+def _files(root):
+  return sorted(os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root)
+                for f in fs)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_non_chief_worker_writes_nothing_and_returns_the_chiefs_artifact(tmp_path, monkeypatch,
+                                                                         force):
+  monkeypatch.setenv("TF_CONFIG", _tf_config("worker", 1))  # This process: a non-chief worker.
+  monkeypatch.setattr(artifacts, "FOLLOW_POLL_S", 0.01)
+  root = str(tmp_path / "root")
+  args = ("step", "1", "Thing", {"p": 1}, {}, root)
+  if force:  # An older artifact in place: the worker must wait for the chief's new one.
+    old = artifacts.run(*args, lambda out: _write(out, "old"), chief=True)
+  worker_dirs, result = [], {}
+
+  def worker_build(out, work):
+    worker_dirs.append(out)
+    assert os.path.isdir(work)
+    return _write(out, "worker")
+
+  worker = threading.Thread(target=lambda: result.update(art=artifacts.run(
+      *args, worker_build, resumable=True, force=force, lock_timeout=60)))
+  before = _files(root) if force else []
+  worker.start()
+  while not worker_dirs and worker.is_alive():
+    worker.join(0.01)
+  worker.join(0.3)
+  assert worker.is_alive()  # Built, waiting for the chief.
+  assert (_files(root) if os.path.exists(root) else []) == before  # Wrote nothing there.
+  assert not os.path.exists(worker_dirs[0])  # Its private output is gone.
+  chief = artifacts.run(*args, lambda out, work: _write(out, "chief"), resumable=True,
+                        force=force, chief=True)
+  worker.join(30)
+  assert not worker.is_alive()
+  art = result["art"]
+  assert art.uri == chief.uri and art.summary == {"who": "chief"}
+  assert open(art.path("x.txt")).read() == "chief"
+  if force:
+    assert old.metadata["checksum"] != art.metadata["checksum"]
+
+
+def _write(out, who):
+  with open(os.path.join(out, "x.txt"), "w") as f:
+    f.write(who)
+  return {"who": who}
+
+
+def test_non_chief_worker_reuses_a_committed_artifact_without_building(tmp_path, monkeypatch):
+  root = str(tmp_path / "root")
+  args = ("step", "1", "Thing", {"p": 1}, {}, root)
+  first = artifacts.run(*args, lambda out: _write(out, "chief"), chief=True)
+  monkeypatch.setenv("TF_CONFIG", _tf_config("worker", 1))
+  files = _files(root)
+  art = artifacts.run(*args, lambda out: pytest.fail("a cache hit builds nothing"))
+  assert art.uri == first.uri and _files(root) == files

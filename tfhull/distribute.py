@@ -6,14 +6,14 @@ check of a multi-worker cluster, and per-example results in input order under an
   rows = in_input_order(strategy, out)               # (global batch, ...) numpy, input order
 """
 
-import json
-import os
-from typing import Optional, Sequence
+from typing import Sequence
 
 from absl import logging
 import numpy as np
 import tensorflow as tf
 
+from tfhull.cluster import is_chief  # pylint: disable=unused-import (re-exported)
+from tfhull.cluster import is_multi_worker  # pylint: disable=unused-import (re-exported)
 from tfhull.errors import UserError
 
 STRATEGIES = ("default", "one_device", "mirrored", "multi_worker_mirrored", "tpu")
@@ -69,36 +69,6 @@ def split_cpu(num: int = 2) -> None:
   cpus = tf.config.list_physical_devices("CPU")
   tf.config.set_logical_device_configuration(
       cpus[0], [tf.config.LogicalDeviceConfiguration() for _ in range(num)])
-
-
-# ---------------------------------------------------------------------------------------------
-# Multi-worker clusters.
-
-def _tf_config() -> dict:
-  try:
-    config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-  except ValueError as e:
-    raise UserError(f"TF_CONFIG is not valid JSON ({e}); see docs/cloud.md") from e
-  return config if isinstance(config, dict) else {}
-
-
-def is_multi_worker() -> bool:
-  """Whether TF_CONFIG describes a cluster of more than one chief/worker task."""
-  cluster = _tf_config().get("cluster") or {}
-  return sum(len(cluster.get(kind) or ()) for kind in ("chief", "worker")) > 1
-
-
-def is_chief() -> bool:
-  """Whether this process writes shared outputs: true outside a multi-worker cluster; in one,
-  the `chief` task, or worker 0 when the cluster has no chief (TF's own rule)."""
-  if not is_multi_worker():
-    return True
-  config = _tf_config()
-  task = config.get("task") or {}
-  kind, index = task.get("type"), int(task.get("index", 0))
-  if kind == "chief":
-    return True
-  return kind == "worker" and index == 0 and not (config.get("cluster") or {}).get("chief")
 
 
 # ---------------------------------------------------------------------------------------------
