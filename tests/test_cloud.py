@@ -224,3 +224,23 @@ def test_non_chief_worker_reuses_a_committed_artifact_without_building(tmp_path,
   files = _files(root)
   art = artifacts.run(*args, lambda out: pytest.fail("a cache hit builds nothing"))
   assert art.uri == first.uri and _files(root) == files
+
+
+# --- steps_per_execution ---------------------------------------------------------------------
+
+def test_steps_per_execution_does_not_change_the_weights():
+  import tfhull.data
+  from tfhull import training
+  assert [training.execution_steps(6, w) for w in (1, 2, 3, 4, 5, 6, 64)] == [1, 2, 3, 3, 3, 6, 6]
+  ds = tfhull.data.prepare("digits", train_size=96, test_size=16, seed=0)
+  cfg = training.TrainConfig(epochs=2, batch_size=16, optimizer="sgd", learning_rate=0.05,
+                             until_interpolation=False)
+  one = training.train("mlp:width=16,depth=1", ds, cfg, verbose=0)
+  four = training.train("mlp:width=16,depth=1", ds, cfg, verbose=0, steps_per_execution=4)
+  assert four.metrics["steps_per_epoch"] == 6 and four.metrics["steps_per_execution"] == 3
+  assert int(four.model.optimizer.iterations.numpy()) == 12  # No step past an epoch's end.
+  for a, b in zip(one.model.get_weights(), four.model.get_weights()):
+    np.testing.assert_array_equal(a, b)
+  assert one.history["loss"] == four.history["loss"]
+  with pytest.raises(UserError, match="steps_per_execution"):
+    training.train("mlp:width=16,depth=1", ds, cfg, verbose=0, steps_per_execution=0)

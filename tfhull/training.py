@@ -275,7 +275,8 @@ def _restore(path: str, run_key: str, model) -> Optional[dict]:
 
 def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=None,
           work_dir: Optional[str] = None, tensorboard_dir: Optional[str] = None,
-          callbacks: Sequence[Any] = (), verbose: int = 2) -> TrainResult:
+          callbacks: Sequence[Any] = (), verbose: int = 2,
+          steps_per_execution: int = 1) -> TrainResult:
   """Builds `model_spec` for `dataset` and trains it with `config` under `strategy`.
 
   Args:
@@ -289,6 +290,9 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
     tensorboard_dir: where TensorBoard event files go (None: none).
     callbacks: more Keras callbacks, run after the built-in ones.
     verbose: Keras progress output (1 bar, 2 one line per epoch, 0 silent).
+    steps_per_execution: training steps per compiled call (Keras `compile`; fewer host round
+      trips on TPUs). It does not change the weights: the largest divisor of the steps per epoch
+      not above it is used, since Keras would otherwise run past an epoch's end into the next.
 
   Raises:
     UserError: a bad config, a spec that does not fit the data, a batch larger than the data,
@@ -310,6 +314,12 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
     raise UserError(f"{work_dir} is a symbolic link; tfhull does not write through links: remove "
                     "it (its target is left alone) and rerun")
   steps = n // batch
+  if steps_per_execution < 1:
+    raise UserError(f"--steps_per_execution={steps_per_execution} must be >= 1")
+  per_call = execution_steps(steps, steps_per_execution)
+  if per_call != steps_per_execution:
+    logging.info("steps_per_execution %d -> %d, a divisor of the %d steps per epoch",
+                 steps_per_execution, per_call, steps)
   keras.utils.set_random_seed(config.seed)
 
   previous_policy = keras.config.dtype_policy()
@@ -326,7 +336,8 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
           optimizer=make_optimizer(config, steps),
           loss=keras.losses.CategoricalCrossentropy(from_logits=True,
                                                     label_smoothing=config.label_smoothing),
-          metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")])
+          metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+          steps_per_execution=per_call)
       model.optimizer.build(model.trainable_variables)  # Its state is part of a checkpoint.
   finally:
     keras.config.set_dtype_policy(previous_policy)
@@ -390,7 +401,8 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
       "interpolation_epoch": monitor.interpolation_epoch,
       "resumed_from_epoch": start_epoch,
       "global_batch_size": batch, "replicas": strategy.num_replicas_in_sync,
-      "steps_per_epoch": steps, "train_seconds": round(wall, 3),
+      "steps_per_epoch": steps, "steps_per_execution": per_call,
+      "train_seconds": round(wall, 3),
   }
   logging.info("trained %s: train accuracy %.4f, test accuracy %.4f after %d epochs (%.1fs)",
                model.name, metrics["train_accuracy"], metrics["test_accuracy"], epochs_run, wall)
@@ -399,6 +411,11 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
                     "--epochs, the learning rate or the width", metrics["train_accuracy"],
                     epochs_run)
   return TrainResult(model=model, history=history, metrics=metrics)
+
+
+def execution_steps(steps_per_epoch: int, wanted: int) -> int:
+  """The largest divisor of `steps_per_epoch` that is at most `wanted` (>= 1)."""
+  return max(d for d in range(1, min(wanted, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
 
 
 def _digest(*arrays: np.ndarray) -> str:

@@ -59,7 +59,8 @@ def train(node, cfg, inputs, out_dir, work_dir) -> dict:
   ds = tfhull.data.load(inputs["data"].uri)
   result = training.train(cfg.train.model, ds, cfg.train.training, strategy=strategy(cfg.run),
                           work_dir=work_dir, tensorboard_dir=io.join(out_dir, "tensorboard"),
-                          verbose=1 if sys.stdout.isatty() else 2)
+                          verbose=1 if sys.stdout.isatty() else 2,
+                          steps_per_execution=cfg.train.steps_per_execution)
   models.save(result.model, io.join(out_dir, models.MODEL_FILE))
   io.write_json(io.join(out_dir, "history.json"), result.history)
   logging.info("train: %s", {k: result.metrics[k] for k in ("train_accuracy", "test_accuracy",
