@@ -244,3 +244,30 @@ def test_steps_per_execution_does_not_change_the_weights():
   assert one.history["loss"] == four.history["loss"]
   with pytest.raises(UserError, match="steps_per_execution"):
     training.train("mlp:width=16,depth=1", ds, cfg, verbose=0, steps_per_execution=0)
+
+
+def test_input_pipeline_holds_uint8_images_with_the_same_batches(monkeypatch):
+  from tfhull import training
+  rng = np.random.default_rng(0)
+  codes = rng.integers(0, 256, (48, 6, 6, 3)).astype(np.uint8)
+  codes[0, 0, 0, :] = [0, 255, 128]
+  x255 = codes.astype(np.float32) / 255.0  # What the data step stores for uint8 sources.
+  x16 = (rng.integers(0, 17, (48, 8, 8, 1)) / 16.0).astype(np.float32)  # Digits.
+  y = rng.integers(0, 3, 48)
+  got, scale = training.quantized(x255)
+  assert scale == 255 and got.dtype == np.uint8 and np.array_equal(got, codes)
+  assert training.quantized(x16)[1] == 16
+  assert training.quantized(x255 + np.float32(1e-4)) is None
+
+  def batches(x):
+    ds = training.input_pipeline(x, y, 3, global_batch=16, augment="flip_crop", seed=3)
+    return [b[0].numpy() for b in ds.take(4)]
+
+  for x in (x255, x16):
+    small = batches(x)
+    monkeypatch.setattr(training, "quantized", lambda x: None)  # The float32 path.
+    full = batches(x)
+    monkeypatch.undo()
+    assert small[0].dtype == np.float32
+    for a, b in zip(small, full):
+      np.testing.assert_array_equal(a, b)
