@@ -271,3 +271,62 @@ def test_input_pipeline_holds_uint8_images_with_the_same_batches(monkeypatch):
     assert small[0].dtype == np.float32
     for a, b in zip(small, full):
       np.testing.assert_array_equal(a, b)
+
+
+# --- A real two-process cluster --------------------------------------------------------------
+
+WORKER = """
+import json, os, sys
+from tfhull import distribute
+distribute.split_cpu(2)  # 2 workers x 2 replicas: the layout where naive concatenation is wrong.
+import numpy as np, tensorflow as tf
+from tfhull import artifacts, attacks
+# Two local replicas per worker, as a worker with 2 GPUs has (on CPUs TF uses one device).
+from tensorflow.python.distribute import collective_all_reduce_strategy as cars
+cars.CollectiveAllReduceExtended._initialize_local_devices = lambda self, resolver, worker: (
+    tuple(f"{worker}/device:CPU:{i}" for i in range(2)), "CPU")
+strategy = tf.distribute.MultiWorkerMirroredStrategy()
+n = 37  # Not a multiple of the global batch (3 x 4 replicas): padded.
+x = np.arange(n * 2, dtype=np.float32).reshape(n, 2)
+y = np.arange(n) % 5
+step = lambda xb, yb, eps: xb + tf.cast(yb, tf.float32)[:, None] * 1000.0 + eps[:, None]
+eps = np.arange(n, dtype=np.float32) / 4  # Exact sums in float32.
+
+def build(out):
+  got = attacks.run_batched(step, x, y, eps, batch_size=3, strategy=strategy, jit_compile=False)
+  np.save(os.path.join(out, "got.npy"), got)
+  return {"task": json.loads(os.environ["TF_CONFIG"])["task"]["index"]}
+
+art = artifacts.run("order", "1", "Thing", {}, {}, sys.argv[1], build)
+got = np.load(art.path("got.npy"))
+want = x + y.astype(np.float32)[:, None] * np.float32(1000) + eps[:, None]
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "ordered": bool(np.array_equal(
+    got, want)), "writer": art.summary["task"]}))
+"""
+
+
+@pytest.mark.slow
+def test_two_process_multi_worker_cluster_orders_results_and_only_the_chief_commits(tmp_path):
+  import socket
+  import subprocess
+  import sys
+  ports = []
+  for _ in range(2):
+    with socket.socket() as s:
+      s.bind(("127.0.0.1", 0))
+      ports.append(s.getsockname()[1])
+  root = str(tmp_path / "root")
+  procs = []
+  for index in range(2):
+    env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2", TF_CONFIG=json.dumps({
+        "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+        "task": {"type": "worker", "index": index}}))
+    procs.append(subprocess.Popen([sys.executable, "-c", WORKER, root], env=env, cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  outs = [p.communicate(timeout=600) for p in procs]
+  for p, (_, err) in zip(procs, outs):
+    assert p.returncode == 0, err[-3000:]
+  results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+  assert all(r == {"replicas": 4, "ordered": True, "writer": 0} for r in results), results
+  leftovers = [n for n in os.listdir(os.path.join(root, "order")) if "." in n]
+  assert leftovers == [], leftovers  # No lock or temporary of either worker left behind.
