@@ -119,7 +119,7 @@ def test_measurement_is_float32_after_bfloat16_training(tmp_path):
   from tfhull.attacks import minimal
   ds = tfhull.data.prepare("digits", train_size=128, test_size=32, seed=0)
   res = training.train("mlp:width=32,depth=1", ds,
-                       training.TrainConfig(epochs=2, batch_size=32, mixed_precision=True),
+                       training.TrainConfig(epochs=1, batch_size=32, mixed_precision=True),
                        verbose=0)
   assert res.model.get_layer("features").compute_dtype == "bfloat16"
   path = str(tmp_path / models.MODEL_FILE)
