@@ -48,6 +48,9 @@ def define_flags() -> None:
                      "regime (small scales favour simple interpolants, large ones lazy training).")
   flags.DEFINE_bool("mixed_precision", False, "bfloat16 compute with float32 variables "
                     "(TPUs, recent GPUs).")
+  flags.DEFINE_integer("steps_per_execution", 1, "Training steps per compiled call (fewer host "
+                       "round trips on TPUs); the weights do not change (a divisor of the steps "
+                       "per epoch is used).", lower_bound=1)
 
 
 def config(v) -> study_config.TrainStepConfig:
@@ -57,7 +60,8 @@ def config(v) -> study_config.TrainStepConfig:
       schedule=v["lr_schedule"], weight_decay=v["weight_decay"], batch_size=v["batch_size"],
       epochs=v["epochs"], augment=v["augment"], label_smoothing=v["label_smoothing"],
       until_interpolation=v["until_interpolation"], mixed_precision=v["mixed_precision"],
-      init_scale=v["init_scale"], seed=v["seed"]))
+      init_scale=v["init_scale"], seed=v["seed"]),
+      steps_per_execution=v["steps_per_execution"])
 
 
 if __name__ == "__main__":

@@ -46,7 +46,8 @@ def test_the_expected_configs_exist():
   names = {os.path.basename(c) for c in CONFIGS}
   assert {"digits_mlp.flags", "mnist_mlp.flags", "mnist_cnn.flags", "cifar10_resnet20.flags",
           "cifar10_wrn_tpu.flags", "sweep_digits_mlp.flags", "sweep_cifar10_wrn.flags",
-          "sweep_memorization_digits.flags", "sweep_corruption_digits.flags"} <= names
+          "sweep_memorization_digits.flags", "sweep_corruption_digits.flags",
+          "sweep_cifar10_wrn_tpu.flags"} <= names
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=os.path.basename)

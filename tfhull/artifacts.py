@@ -17,6 +17,11 @@ checksums and `status: complete`) already inside. On object stores (gs://, ram:/
 are copies, payload objects are copied first, each is re-read and checked against its checksum,
 and `metadata.json` is written last; a directory without a valid marker is absent to readers.
 
+Multi-worker clusters (TF_CONFIG): the chief alone takes the lock and commits; every other worker
+runs the same build (its collectives pair with the chief's) into a private local temporary
+directory that is deleted afterwards, then waits for the chief's commit and returns the chief's
+verified artifact. Non-chief workers write nothing under the output root.
+
 Concurrency: one run at a time builds an artifact, under `<uri>.lock` (owner pid, host, start
 time; a lock of a dead process on this host is stale and taken over). A second run waits and then
 reuses the first's artifact. `--force` recomputes; the artifact it replaces is moved aside
@@ -30,9 +35,11 @@ import json
 import os
 import platform
 import re
+import shutil
 import socket
 import stat
 import sys
+import tempfile
 import time
 import uuid
 from typing import Any, Callable, Mapping, Optional, Union
@@ -40,6 +47,7 @@ from typing import Any, Callable, Mapping, Optional, Union
 from absl import logging
 
 import tfhull
+from tfhull import cluster
 from tfhull import io
 from tfhull.errors import UserError
 
@@ -468,7 +476,7 @@ def run(component: str, version: str, artifact_type: str, params: Mapping[str, A
         inputs: Mapping[str, Artifact], output_root: str,
         build: Callable[..., Optional[Mapping[str, Any]]], *, force: bool = False,
         flags: str = "", resumable: bool = False,
-        lock_timeout: Optional[float] = None) -> Artifact:
+        lock_timeout: Optional[float] = None, chief: Optional[bool] = None) -> Artifact:
   """Returns the cached, verified artifact for (component, version, params, inputs), or builds it.
 
   Args:
@@ -488,7 +496,10 @@ def run(component: str, version: str, artifact_type: str, params: Mapping[str, A
       it holds (e.g. training checkpoints); it is removed once the artifact is committed or the
       build fails with an error. Only the lock holder uses it.
     lock_timeout: seconds to wait for another live run building the same artifact (None: wait
-      as long as it runs); then UserError.
+      as long as it runs), or on a non-chief worker for the chief's commit; then UserError.
+    chief: whether this process commits (None: `cluster.is_chief()`, true outside a multi-worker
+      TF_CONFIG cluster). A non-chief runs `build` into a private temporary directory (deleted),
+      writes nothing under `output_root`, and returns the chief's artifact once committed.
 
   Raises:
     UserError: the cached artifact fails verification (rerun with --force), the output root is
@@ -506,6 +517,11 @@ def run(component: str, version: str, artifact_type: str, params: Mapping[str, A
     logging.info("%s: cache hit, reusing %s (verified)", component, uri)
     return art
 
+  if chief is None:
+    chief = cluster.is_chief()
+  if not chief:
+    return _follow_chief(component, artifact_type, fp, uri, build, force=force,
+                         resumable=resumable, timeout=lock_timeout)
   if (art := cached()) is not None:
     _tidy(step_dir, uri, component)
     return art
@@ -531,6 +547,67 @@ def run(component: str, version: str, artifact_type: str, params: Mapping[str, A
     if created and io.exists(step_dir) and not io.gfile.listdir(step_dir):
       io.remove(step_dir)  # Leave nothing behind when the first build of a step fails.
     raise
+
+
+# Seconds between looks for the chief's commit marker.
+FOLLOW_POLL_S = 0.5
+
+
+def _marker_checksum(uri: str) -> Optional[str]:
+  """The `checksum` of `uri`'s commit marker, or None without a readable marker."""
+  try:
+    meta = io.read_json(io.join(uri, METADATA))
+  except Exception:  # Absent, or being written.  pylint: disable=broad-except
+    return None
+  return meta.get("checksum") if isinstance(meta, dict) else None
+
+
+def _follow_chief(component, artifact_type, fp, uri, build, *, force, resumable,
+                  timeout) -> Artifact:
+  """A non-chief worker's `run`: the chief's cached artifact, or the same build (collectives
+  included) into a private local directory that is then deleted, and the chief's new commit."""
+  if not force and io.exists(io.join(uri, METADATA)):
+    return load(uri, artifact_type, expected_fingerprint=fp)
+  before = _marker_checksum(uri) if force else None  # --force: wait for a marker other than this.
+  scratch = tempfile.mkdtemp(prefix=f"tfhull-{component}-worker-")
+  try:
+    out, work = os.path.join(scratch, "out"), os.path.join(scratch, "work")
+    os.mkdir(out)
+    if resumable:
+      _copy_tree(f"{uri}.work", work)  # Resume where the chief resumes (its checkpoint).
+      build(out, work)
+    else:
+      build(out)
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
+  start, logged = time.time(), time.time()
+  logging.info("%s: %s waits for the chief to commit %s", component, cluster.task_name(), uri)
+  while True:
+    now = _marker_checksum(uri)
+    if now is not None and now != before:
+      return load(uri, artifact_type, expected_fingerprint=fp)
+    if timeout is not None and time.time() - start >= timeout:
+      raise UserError(f"{component}: the chief did not commit {uri} within {timeout:.0f}s; check "
+                      "the chief's log (this worker writes no artifacts)")
+    if time.time() - logged > 30:
+      logging.info("%s: still waiting for the chief to commit %s", component, uri)
+      logged = time.time()
+    time.sleep(FOLLOW_POLL_S)
+
+
+def _copy_tree(src: str, dst: str) -> None:
+  """Copies the regular files under `src` (if any) to a new local directory `dst`."""
+  os.makedirs(dst, exist_ok=True)
+  if not io.exists(src) or io.is_symlink(src):
+    return
+  for dirpath, _, files in io.gfile.walk(src):
+    for name in files:
+      path = io.join(dirpath, name)
+      if io.is_symlink(path):
+        continue
+      target = os.path.join(dst, os.path.relpath(path, src))
+      os.makedirs(os.path.dirname(target), exist_ok=True)
+      io.gfile.copy(path, target, overwrite=True)
 
 
 def _build(component, version, artifact_type, params, inputs, fp, uri, build, *, force, flags,

@@ -183,7 +183,9 @@ def run_batched(step: Callable, x: np.ndarray, y: np.ndarray, eps, *, batch_size
   xs = np.concatenate([x, x[:1].repeat(pad, 0)]).astype(np.float32)  # Pad with a real example.
   ys = np.concatenate([y, y[:1].repeat(pad, 0)]).astype(np.int32)
   es = np.concatenate([eps, eps[:1].repeat(pad, 0)])
-  data = tf.data.Dataset.from_tensor_slices((xs, ys, es)).batch(global_batch, drop_remainder=True)
+  from tfhull import distribute  # pylint: disable=import-outside-toplevel
+  data = distribute.distribute_for_order(
+      tf.data.Dataset.from_tensor_slices((xs, ys, es)).batch(global_batch, drop_remainder=True))
   distributed = _compiled(step, strategy, jit_compile)
   out = []
   batches = strategy.experimental_distribute_dataset(data)
@@ -202,6 +204,5 @@ def run_batched(step: Callable, x: np.ndarray, y: np.ndarray, eps, *, batch_size
       jit_compile = False
       distributed = _compiled(step, strategy, jit_compile)
       result = distributed(batch)
-    local = strategy.experimental_local_results(result)
-    out.append(np.concatenate([t.numpy() for t in local]))
+    out.append(distribute.in_input_order(strategy, result))  # Every host, every topology.
   return np.concatenate(out)[:n]

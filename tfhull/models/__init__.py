@@ -9,8 +9,9 @@ called.
 
 # Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
 # tfhull.versions --refresh`).
-VERSION = "1"
+VERSION = "2"
 
+from tfhull.models.inference import compute_dtype
 from tfhull.models.inference import layer_names
 from tfhull.models.inference import load
 from tfhull.models.inference import load_artifact
@@ -18,6 +19,8 @@ from tfhull.models.inference import MODEL_FILE
 from tfhull.models.inference import predict
 from tfhull.models.inference import save
 from tfhull.models.inference import submodel
+from tfhull.models.inference import to_float32
+from tfhull.models.inference import trained_dtype_policy
 from tfhull.models.registry import build
 from tfhull.models.registry import ModelEntry
 from tfhull.models.registry import names

@@ -19,7 +19,11 @@ def save(model, path: str) -> None:
 
 
 def load(path: str, strategy=None):
-  """Loads a `.keras` model with `safe_mode=True` (no arbitrary code from shared buckets).
+  """Loads a `.keras` model with `safe_mode=True` (no arbitrary code from shared buckets), computing
+  in float32 whatever policy it was trained with (`mixed_bfloat16` would quantize every
+  measurement: features, attacks, flip-point ties, margins). The variables of a mixed-precision
+  model are float32 already, so the weights are exactly the trained ones; the trained policy is
+  kept as `trained_dtype_policy(model)`.
 
   Args:
     path: a `.keras` file, local or gs://.
@@ -35,13 +39,48 @@ def load(path: str, strategy=None):
                     "--model_artifact")
   try:
     if strategy is None:
-      return keras.saving.load_model(path, compile=False, safe_mode=True)
-    with strategy.scope():
-      return keras.saving.load_model(path, compile=False, safe_mode=True)
+      model = keras.saving.load_model(path, compile=False, safe_mode=True)
+    else:
+      with strategy.scope():
+        model = keras.saving.load_model(path, compile=False, safe_mode=True)
   except Exception as e:  # zipfile.BadZipFile, ValueError, OSError, KeyError from a bad archive.
     first = str(e).strip().splitlines()[0] if str(e).strip() else ""
     raise UserError(f"model file {path} is corrupt or not a Keras model ({type(e).__name__}: "
                     f"{first[:200]}); rerun the train step with --force=train") from e
+  return to_float32(model)
+
+
+def trained_dtype_policy(model) -> str:
+  """The dtype policy the model's layers had when loaded ("float32", "mixed_bfloat16", or
+  "mixed" for several), before `to_float32`."""
+  return getattr(model, "_tfhull_trained_dtype_policy", None) or _policy_name(model)
+
+
+def compute_dtype(model) -> str:
+  """The compute dtype of the model's layers ("float32"; several are joined with '+')."""
+  return "+".join(sorted({layer.dtype_policy.compute_dtype
+                          for layer in model._flatten_layers(include_self=True)}))  # pylint: disable=protected-access
+
+
+def _policy_name(model) -> str:
+  names = {layer.dtype_policy.name for layer in model._flatten_layers(include_self=False)  # pylint: disable=protected-access
+           if type(layer).__name__ != "InputLayer"}
+  return names.pop() if len(names) == 1 else "mixed"
+
+
+def to_float32(model):
+  """Sets every layer of `model` (in place) to compute in float32 and returns it. Only the
+  compute dtype changes: mixed-precision variables are float32 already."""
+  trained = _policy_name(model)
+  for layer in model._flatten_layers(include_self=True):  # pylint: disable=protected-access
+    if layer.dtype_policy.name != "float32":
+      if layer.dtype_policy.variable_dtype != "float32":
+        held = layer.dtype_policy.variable_dtype
+        raise UserError(f"model {model.name}: layer {layer.name} holds {held} variables; "
+                        "tfhull measures models with float32 variables only")
+      layer.dtype_policy = "float32"
+  model._tfhull_trained_dtype_policy = trained  # pylint: disable=protected-access
+  return model
 
 
 def load_artifact(artifact, strategy=None):

@@ -64,6 +64,7 @@ class TrainStepConfig:
   """The train step: a model spec and its training regime (`tfhull.training.TrainConfig`)."""
   model: str = "mlp:width=256,depth=2"
   training: TrainConfig = TrainConfig(until_interpolation=True)
+  steps_per_execution: int = 1  # Keras compile; not in the key (it does not change the weights).
 
   def key(self, replicas: int = 1) -> dict:
     """The cache key: the spec, the regime, and the global batch (per-replica batch x replicas)

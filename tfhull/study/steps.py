@@ -32,6 +32,14 @@ def replicas(run_cfg) -> int:
   return 1 if run_cfg.strategy == "default" else int(strategy(run_cfg).num_replicas_in_sync)
 
 
+def dtypes(model) -> dict:
+  """What a measurement step records about its model: the dtype it computed in (float32: models
+  are loaded at float32 whatever they were trained with) and the training policy."""
+  from tfhull import models  # pylint: disable=import-outside-toplevel
+  return {"compute_dtype": models.compute_dtype(model),
+          "trained_dtype_policy": models.trained_dtype_policy(model)}
+
+
 def data(node, cfg, inputs, out_dir) -> dict:
   del node, inputs
   import tfhull.data  # pylint: disable=import-outside-toplevel
@@ -52,7 +60,8 @@ def train(node, cfg, inputs, out_dir, work_dir) -> dict:
   ds = tfhull.data.load(inputs["data"].uri)
   result = training.train(cfg.train.model, ds, cfg.train.training, strategy=strategy(cfg.run),
                           work_dir=work_dir, tensorboard_dir=io.join(out_dir, "tensorboard"),
-                          verbose=1 if sys.stdout.isatty() else 2)
+                          verbose=1 if sys.stdout.isatty() else 2,
+                          steps_per_execution=cfg.train.steps_per_execution)
   models.save(result.model, io.join(out_dir, models.MODEL_FILE))
   io.write_json(io.join(out_dir, "history.json"), result.history)
   logging.info("train: %s", {k: result.metrics[k] for k in ("train_accuracy", "test_accuracy",
@@ -83,7 +92,7 @@ def attack(node, cfg, inputs, out_dir) -> dict:
   summaries.write_attack(out_dir, result.metrics, result.records)
   worst = result.metrics["worst_case_robust_accuracy"]
   minimal = result.metrics["minimal_perturbation"]
-  return {**result.metrics,
+  return {**result.metrics, **dtypes(model),
           "worst_case": {f"L{n}": ", ".join(f"{e}: {v:.3f}" for e, v in d.items())
                          for n, d in worst.items()},
           "median_minimal_l2": {k: v["l2"]["median"] for k, v in minimal.items()},
@@ -126,6 +135,8 @@ def features(node, cfg, inputs, out_dir) -> dict:
     splits.update({s: np.zeros((0, dim), np.float32) for s in empty})
     space = representations.Space(space.spec, splits, space.info)
   summary = representations.save(out_dir, [space], labels, ds.num_classes)
+  if model is not None:
+    summary.update(dtypes(model))
   summary["headline"] = ["spaces", "rows"]
   return summary
 
@@ -239,7 +250,7 @@ def analyze(node, cfg, inputs, out_dir) -> dict:
   arrays = out.pop("arrays")
   io.save_npz(io.join(out_dir, "analysis.npz"), arrays)
   io.write_json(io.join(out_dir, "analysis.json"), out)
-  return {**out["headline"], "headline": list(out["headline"])}
+  return {**out["headline"], **dtypes(model), "headline": list(out["headline"])}
 
 
 def hull_summaries(inputs: Mapping) -> dict:
