@@ -182,6 +182,89 @@ def check_argv(argv) -> None:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
 
 
+# The steps whose flags matter to each component run alone (it runs its ancestors unless their
+# artifacts are cached or overridden), in pipeline order.
+UPSTREAM = {
+    "data": ("data",),
+    "train": ("data", "train"),
+    "attack": ("data", "train", "attack"),
+    "features": ("data", "train", "attack", "features"),
+    "hull": ("data", "train", "attack", "features", "hull"),
+    "analyze": COMPONENTS[:-1],
+    "report": COMPONENTS,
+}
+_HELP_ARGS = ("-h", "-?", "--help", "-help", "--helpshort", "-helpshort", "--help=true",
+              "--helpshort=true")
+
+
+def _flag_lines(flag, defaults: Mapping[str, Any]) -> list:
+  name = f"--[no]{flag.name}" if flag.boolean else f"--{flag.name}"
+  text = " ".join(flag.help.split())
+  syntax = getattr(flag.parser, "syntactic_help", "")
+  if syntax and "comma separated" not in syntax and flag.flag_type() not in ("string", "bool"):
+    text += f" ({syntax})"
+  if flag.name in defaults:
+    text += f" (default here: {flag._serialize(defaults[flag.name]).partition('=')[2]!r})"  # pylint: disable=protected-access
+  elif flag.default is not None:
+    text += f" (default: {flag.default_as_str})"
+  return [flags.text_wrap(f"{name}: {text}", length=98, indent="      ",
+                          firstline_indent="    ")]
+
+
+def help_text(doc: str, groups, defaults: Optional[Mapping[str, Any]] = None) -> str:
+  """The `--help` page: `doc`, then each (title, flag names) group's flags."""
+  lines = [(doc or "").rstrip(), "", "Flags, by step (--helpfull: every flag, absl's too):"]
+  for title, names in groups:
+    if not names:
+      continue
+    lines += ["", f"  {title}:"]
+    for name in names:
+      lines += _flag_lines(FLAGS[name], defaults or {})
+  return "\n".join(lines) + "\n"
+
+
+def step_groups(steps, own: Optional[str] = None) -> list:
+  """[(title, flag names)] of the given steps, `own` first, then the run flags."""
+  by_module = FLAGS.flags_by_module_dict()
+
+  def names(module):
+    return [f.name for f in by_module.get(module, ())]
+  ordered = ([own] if own in steps else []) + [s for s in steps if s != own]
+  out = []
+  for step in ordered:
+    title = f"{step} step (components.{step})"
+    if step == own:
+      title += ", this entry point's own step"
+    elif own in COMPONENTS:
+      title += ", run first unless cached"
+    out.append((title, names(f"components.{step}")))
+  out.append(("run (every entry point)", names("components.common")))
+  return out
+
+
+def pipeline_groups(title: str, holders, steps) -> list:
+  """[(title, flag names)]: a pipeline's own flags (`holders`), then the given steps' and the run
+  flags."""
+  return [(title, [h.name for h in holders])] + step_groups(steps)
+
+
+def run_app(main_fn: Callable, groups: Callable[[], list],
+            defaults: Optional[Mapping[str, Any]] = None) -> None:
+  """`app.run(main_fn)` with UserErrors as one line, and a `--help`/`--helpshort` that lists
+  `groups()` (the entry point's own flags, by step) without importing TensorFlow;
+  `--helpfull` stays absl's. `defaults`: the entry point's own defaults of shared flags."""
+  args = sys.argv[1:]
+  if "--" in args:
+    args = args[:args.index("--")]
+  if any(a in _HELP_ARGS for a in args):
+    for title, names in groups():
+      for name in names:  # So absl's own short help (--helpxml) lists them too.
+        FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
+    sys.stdout.write(help_text(sys.modules["__main__"].__doc__, groups(), defaults))
+    sys.exit(0)
+  app.run(exit_on_user_error(main_fn))
+
+
 def main(step_name: str) -> None:
   """Entry point of `python -m components.<step_name>`: that step's artifacts and their
   ancestors."""
@@ -190,4 +273,4 @@ def main(step_name: str) -> None:
   def run(argv):
     check_argv(argv)
     run_study(study_config(), [step_name])
-  app.run(exit_on_user_error(run))
+  run_app(run, lambda: step_groups(UPSTREAM[step_name], step_name))

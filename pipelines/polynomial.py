@@ -15,9 +15,7 @@ from absl import flags
 
 import tfhull.data
 from components import common
-from tfhull import io
 from tfhull.errors import UserError
-from tfhull.report import polynomial as poly_report
 from tfhull.studies import polynomial
 
 FLAGS = flags.FLAGS
@@ -38,6 +36,8 @@ VERSION = "1"
 
 
 def main(argv):
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull.report import polynomial as poly_report  # pylint: disable=import-outside-toplevel
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   try:
@@ -83,4 +83,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(common.exit_on_user_error(main))
+  common.run_app(main, lambda: common.pipeline_groups(
+      "polynomial study (pipelines.polynomial)",
+      [DEGREES, RIDGE, INITS, INIT_SCALE, WINDOW, RESOLUTION], ("data",)), DEFAULTS)

@@ -15,15 +15,12 @@ adversarial perturbation and the boundary crossings along the rays, with figures
 parameter count (log scale).
 """
 
-from absl import app
 from absl import flags
 from absl import logging
 
 from components import common
-from tfhull import io
 from tfhull import study
 from tfhull.errors import UserError
-from tfhull.report import sweep as sweep_report
 
 common.define_all()
 FLAGS = flags.FLAGS
@@ -80,6 +77,8 @@ def study_configs(axes: list, base: dict) -> list:
 
 
 def run_sweep(argv=()):
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull.report import sweep as sweep_report  # pylint: disable=import-outside-toplevel
   common.check_argv(argv)
   axes = parse_axes(SWEEP.value)
   if LAST.value not in ("analyze", "report"):
@@ -121,4 +120,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(common.exit_on_user_error(main))
+  common.run_app(main, lambda: common.pipeline_groups(
+      "sweep (pipelines.sweep)", [SWEEP, LAST], common.COMPONENTS))

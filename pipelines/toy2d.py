@@ -18,10 +18,8 @@ from absl import flags
 
 import tfhull.data
 from components import common
-from tfhull import io
 from tfhull import training
 from tfhull.errors import UserError
-from tfhull.report import toy2d as toy2d_report
 from tfhull.studies import toy2d
 
 FLAGS = flags.FLAGS
@@ -64,6 +62,8 @@ def _config(seed: int):
 
 
 def main(argv):
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull.report import toy2d as toy2d_report  # pylint: disable=import-outside-toplevel
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   cfg = common.study_config(common.values(DEFAULTS))
@@ -104,4 +104,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(common.exit_on_user_error(main))
+  common.run_app(main, lambda: common.pipeline_groups(
+      "toy2d study (pipelines.toy2d)",
+      [WIDTHS, DEPTH, REGIMES, EPOCHS, BATCH, LR, WINDOW, RESOLUTION], ("data",)), DEFAULTS)

@@ -1,0 +1,56 @@
+"""First contact with the command line: `--help` of every entry point, unsupported URIs."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMPONENTS = ("data", "train", "attack", "features", "hull", "analyze", "report")
+# Entry point -> flags its --help must list (the step's own, a pipeline's own and an upstream one).
+EXPECTED = {
+    **{f"components.{c}": [] for c in COMPONENTS},
+    "pipelines.full": ["dataset", "model", "attacks", "representations", "hull_rel_tol",
+                       "ray_points", "report_title", "output_root"],
+    "pipelines.sweep": ["sweep", "sweep_last_step", "model", "hull_rel_tol"],
+    "pipelines.toy2d": ["toy_widths", "toy_depth", "toy_regimes", "toy_epochs", "dataset"],
+    "pipelines.polynomial": ["poly_degrees", "poly_ridge", "poly_inits", "dataset"],
+}
+
+
+def _step_flags(step):
+  """The flag names `components.<step>` defines (read from its source, no import needed)."""
+  with open(os.path.join(ROOT, "components", f"{step}.py"), encoding="utf-8") as f:
+    return re.findall(r'flags\.DEFINE_\w+\(\s*"(\w+)"', f.read())
+
+
+@pytest.mark.parametrize("entry,flag", [(e, "--help") for e in sorted(EXPECTED)] + [
+    ("components.hull", "--helpshort"), ("pipelines.sweep", "-h")])
+def test_help_lists_the_entry_points_flags_quickly(entry, flag):
+  """Every flag of the entry point's own step (or pipeline) and the run flags, grouped by step,
+  in under 3 s: flag definitions import no TensorFlow."""
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+  start = time.time()
+  out = subprocess.run([sys.executable, "-m", entry, flag], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=60)
+  seconds = time.time() - start
+  assert out.returncode == 0, out.stderr[-2000:]
+  expected = list(EXPECTED[entry]) + ["output_root", "force", "seed"]
+  if entry.startswith("components."):
+    expected += _step_flags(entry.split(".")[1]) + _step_flags("data")
+  listed = set(re.findall(r"^    --(?:\[no\])?(\w+):", out.stdout, re.M))
+  assert not set(expected) - listed, (set(expected) - listed, out.stdout[-2000:])
+  assert "data step (components.data)" in out.stdout
+  assert "tensorflow" not in out.stderr.lower()  # Not imported: no banner, no cuda lines.
+  assert seconds < 3.0, f"{entry} {flag} took {seconds:.1f} s"
+
+
+def test_helpfull_stays_absls():
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  out = subprocess.run([sys.executable, "-m", "components.data", "--helpfull"], cwd=ROOT,
+                       env=env, capture_output=True, text=True, timeout=60)
+  assert "absl.flags:" in out.stdout and "--dataset" in out.stdout
