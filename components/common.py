@@ -12,6 +12,7 @@ computes (or finds in the cache) exactly the artifacts its step needs, unless `-
 """
 
 import importlib
+import os
 import sys
 from typing import Any, Callable, Iterable, Mapping, Optional
 
@@ -248,6 +249,39 @@ def pipeline_groups(title: str, holders, steps) -> list:
   return [(title, [h.name for h in holders])] + step_groups(steps)
 
 
+def _flagfile_names(args) -> list:
+  """The file names of --flagfile directives among command-line args or flagfile lines."""
+  out, args = [], [a.strip() for a in args]
+  for i, arg in enumerate(args):
+    for prefix in ("--flagfile=", "-flagfile="):
+      if arg.startswith(prefix):
+        out.append(arg[len(prefix):])
+    if arg in ("--flagfile", "-flagfile") and i + 1 < len(args):
+      out.append(args[i + 1])
+  return [name for name in out if name]
+
+
+def check_flagfiles(argv) -> None:
+  """A flagfile that includes itself, directly or through others, is an error (absl only warns
+  and drops the inner include)."""
+  def visit(name, chain):
+    real = os.path.realpath(name)
+    if real in chain:
+      raise UserError(f"--flagfile={name} includes itself ("
+                      f"{' -> '.join(os.path.basename(c) for c in chain + [real])}); remove the "
+                      "recursive --flagfile line")
+    try:
+      with open(name, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+      return  # absl reports a missing or unreadable flagfile.
+    for sub in _flagfile_names(l for l in lines if not l.lstrip().startswith(("#", "//"))):
+      visit(sub, chain + [real])
+
+  for name in _flagfile_names(argv[1:]):
+    visit(name, [])
+
+
 def run_app(main_fn: Callable, groups: Callable[[], list],
             defaults: Optional[Mapping[str, Any]] = None) -> None:
   """`app.run(main_fn)` with UserErrors as one line, and a `--help`/`--helpshort` that lists
@@ -262,6 +296,7 @@ def run_app(main_fn: Callable, groups: Callable[[], list],
         FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
     sys.stdout.write(help_text(sys.modules["__main__"].__doc__, groups(), defaults))
     sys.exit(0)
+  exit_on_user_error(check_flagfiles)(sys.argv)
   app.run(exit_on_user_error(main_fn))
 
 

@@ -13,6 +13,7 @@ TensorFlow and TFDS are imported only by the sources that need them.
 """
 
 import gzip
+import math
 import zlib
 from typing import Optional
 
@@ -255,7 +256,7 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
   if len(raw) < header:
     raise UserError(f"{path} is truncated inside its header; download it again")
   dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, offset=4))
-  size = int(np.prod(dims))
+  size = math.prod(dims)  # Python ints: no overflow for huge headers.
   if len(raw) - header != size:
     what = "truncated" if len(raw) - header < size else "longer than its header says"
     raise UserError(f"{path} is {what}: header {dims} needs {size} data bytes, found "

@@ -174,7 +174,7 @@ def check(cfg: StudyConfig, targets: Iterable[str]) -> Graph:
   """Checks every config the targets need and builds the graph (UserError before any work)."""
   g = build(cfg)
   need = {g.nodes[k].step for k in g.closure(_expand(g, targets), _overridden(g, cfg))}
-  cfg.check([s for s in ("data", "train", "attack", "features", "hull") if s in need])
+  cfg.check([s for s in STEPS if s in need])
   return g
 
 
