@@ -131,10 +131,18 @@ def run_named(name: str, version: str, artifact_type: str, params: Mapping[str, 
                        build=build, force=run_cfg.forced(name), flags=run_cfg.flags)
 
 
+def quiet_console() -> None:
+  """The quiet console (`tfhull.console`) unless --verbosity was given; imports TensorFlow, so
+  call it after the flag checks."""
+  from tfhull import console  # pylint: disable=import-outside-toplevel
+  console.setup(verbose=FLAGS.is_parsed() and FLAGS["verbosity"].present)
+
+
 def run_study(cfg, targets: Iterable[str], *, show: bool = True) -> dict:
   """Checks `cfg` for the targets, then runs them and their ancestors; prints the artifacts."""
   from tfhull import study  # pylint: disable=import-outside-toplevel
   g = study.check(cfg, targets)
+  quiet_console()
   done = study.run(g, targets, cfg)
   if show:
     print_artifacts(done)

@@ -36,8 +36,6 @@ VERSION = "1"
 
 
 def main(argv):
-  from tfhull import io  # pylint: disable=import-outside-toplevel
-  from tfhull.report import polynomial as poly_report  # pylint: disable=import-outside-toplevel
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   try:
@@ -47,6 +45,8 @@ def main(argv):
   cfg = common.study_config(common.values(DEFAULTS))
   seed = cfg.data.seed
   data_art = common.run_study(cfg, ["data"], show=False)["data"]
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull.report import polynomial as poly_report  # pylint: disable=import-outside-toplevel
   params = {"degrees": degrees, "ridge": RIDGE.value, "inits": INITS.value,
             "init_scale": INIT_SCALE.value,
             "window": WINDOW.value, "resolution": RESOLUTION.value, "seed": seed}

@@ -77,14 +77,15 @@ def study_configs(axes: list, base: dict) -> list:
 
 
 def run_sweep(argv=()):
-  from tfhull import io  # pylint: disable=import-outside-toplevel
-  from tfhull.report import sweep as sweep_report  # pylint: disable=import-outside-toplevel
   common.check_argv(argv)
   axes = parse_axes(SWEEP.value)
   if LAST.value not in ("analyze", "report"):
     raise UserError(f"--sweep_last_step={LAST.value} must be analyze or report")
   base = common.values()
   points = study_configs(axes, base)
+  common.quiet_console()
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull.report import sweep as sweep_report  # pylint: disable=import-outside-toplevel
   rows, inputs = [], {}
   for i, (assignment, cfg) in enumerate(points):
     logging.info("=== sweep point %d/%d: %s", i + 1, len(points), assignment)

@@ -62,13 +62,13 @@ def _config(seed: int):
 
 
 def main(argv):
-  from tfhull import io  # pylint: disable=import-outside-toplevel
-  from tfhull.report import toy2d as toy2d_report  # pylint: disable=import-outside-toplevel
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   cfg = common.study_config(common.values(DEFAULTS))
   widths, regimes, base = _config(cfg.data.seed)
   data_art = common.run_study(cfg, ["data"], show=False)["data"]
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull.report import toy2d as toy2d_report  # pylint: disable=import-outside-toplevel
   params = {"widths": widths, "depth": DEPTH.value,
             "regimes": [dataclasses.asdict(r) for r in regimes],
             "base": dataclasses.asdict(base), "window": WINDOW.value,
