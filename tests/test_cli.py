@@ -54,3 +54,18 @@ def test_helpfull_stays_absls():
   out = subprocess.run([sys.executable, "-m", "components.data", "--helpfull"], cwd=ROOT,
                        env=env, capture_output=True, text=True, timeout=60)
   assert "absl.flags:" in out.stdout and "--dataset" in out.stdout
+
+
+@pytest.mark.parametrize("uri,ok", [
+    ("runs/x", True), ("/abs/x", True), ("file:///tmp/x", True), ("gs://bucket/x", True),
+    ("ram://x", False), ("foo://bar", False), ("s3://b/x", False), ("gs://", False)])
+def test_output_root_schemes(uri, ok):
+  """Unsupported URI schemes are one line naming the supported ones (no TensorFlow needed)."""
+  from tfhull import study  # pylint: disable=import-outside-toplevel
+  from tfhull.errors import UserError  # pylint: disable=import-outside-toplevel
+  cfg = study.StudyConfig(run=study.RunConfig(output_root=uri))
+  if ok:
+    cfg.run.check()
+  else:
+    with pytest.raises(UserError, match=r"unsupported location.*file://, gs:// and local paths"):
+      cfg.run.check()

@@ -814,6 +814,9 @@ def test_sigkilled_train_step_resumes_to_the_uninterrupted_weights(digits, refer
     (["--flagfile={tmp}/loop.flags"], "includes itself (loop.flags -> inner.flags -> loop.flags)"),
     (["--model=mlp:width=1000000"], "more than this machine's"),
     (["--label_noise=nan"], "label_noise"),
+    (["--ray_t_max=nan"], "--ray_t_max=nan is not a finite number"),
+    (["--output_root=ram://runs"], "--output_root=ram://runs: unsupported location"),
+    (["--model_artifact=foo://m"], "--model_artifact=foo://m: unsupported location"),
 ])
 def test_flags_fail_before_any_work(tmp_path, args, message):
   """Each bad flag is one line, within seconds, before any artifact (or TensorFlow) exists."""

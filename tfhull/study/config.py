@@ -219,6 +219,31 @@ class RunConfig:
   def forced(self, step: str) -> bool:
     return "all" in self.force or step in self.force
 
+  def check(self) -> None:
+    """Output root and artifact overrides use a scheme the artifact store supports (UserError)."""
+    check_uri(self.output_root, "--output_root")
+    flags = {"data": "--data_artifact", "train": "--model_artifact",
+             "attack": "--attack_artifact", "features": "--features_artifact"}
+    for step, uris in self.overrides.items():
+      for uri in uris:
+        check_uri(uri, flags.get(step, f"--{step}_artifact"))
+
+
+# URI schemes artifacts may live under: local paths (also file://) and Google Cloud Storage, the
+# filesystems of tf.io.gfile that outlive the process (ram:// is in-memory: gone at exit).
+SCHEMES = ("file", "gs")
+
+
+def check_uri(uri: str, flag: str) -> None:
+  """UserError unless `uri` is a local path, file:// or gs:// URI."""
+  scheme, sep, rest = str(uri).partition("://")
+  if not sep:
+    return
+  if scheme not in SCHEMES or not rest.strip("/"):
+    raise UserError(f"{flag}={uri}: unsupported location; use a local path, file:///path or "
+                    "gs://bucket/path (the artifact store supports "
+                    f"{', '.join(s + '://' for s in SCHEMES)} and local paths)")
+
 
 @dataclasses.dataclass(frozen=True)
 class StudyConfig:
@@ -236,6 +261,7 @@ class StudyConfig:
     """Cheap checks of the named steps' configs (UserError), before anything runs; where the
     input shape is known without reading the data (digits, toy2d, npz), also what depends on it:
     image-only models, the L2 eps bound, Haar levels and top-k sizes."""
+    self.run.check()
     for step in steps:
       getattr(self, step).check()
     batch = self.train.training.batch_size
