@@ -69,3 +69,18 @@ def test_output_root_schemes(uri, ok):
   else:
     with pytest.raises(UserError, match=r"unsupported location.*file://, gs:// and local paths"):
       cfg.run.check()
+
+
+def test_components_doc_names_every_flag():
+  """docs/components.md lists every flag the components and pipelines define."""
+  with open(os.path.join(ROOT, "docs", "components.md"), encoding="utf-8") as f:
+    doc = f.read()
+  names = []
+  for folder in ("components", "pipelines"):
+    for name in os.listdir(os.path.join(ROOT, folder)):
+      if name.endswith(".py"):
+        with open(os.path.join(ROOT, folder, name), encoding="utf-8") as f:
+          names += re.findall(r'DEFINE_\w+\(\s*"(\w+)"', f.read())
+  assert len(names) > 60
+  missing = [n for n in names if f"`--{n}`" not in doc]
+  assert not missing, missing
