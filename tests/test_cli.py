@@ -84,3 +84,20 @@ def test_components_doc_names_every_flag():
   assert len(names) > 60
   missing = [n for n in names if f"`--{n}`" not in doc]
   assert not missing, missing
+
+
+def test_heartbeat_marks_silent_phases_only(monkeypatch, caplog):
+  """A phase with no log line and no live bar gets a periodic line; one with a bar does not."""
+  import logging  # pylint: disable=import-outside-toplevel
+  import tqdm  # pylint: disable=import-outside-toplevel
+  from tfhull import console  # pylint: disable=import-outside-toplevel
+  monkeypatch.setattr(console, "_done", True)
+  caplog.set_level(logging.INFO)
+  with console.heartbeat("report", every=0.3):
+    time.sleep(1.0)
+  beats = [r for r in caplog.records if "report: still working" in r.getMessage()]
+  assert 2 <= len(beats) <= 4
+  caplog.clear()
+  with tqdm.tqdm(total=1, file=open(os.devnull, "w")), console.heartbeat("hull", every=0.3):
+    time.sleep(0.8)
+  assert not [r for r in caplog.records if "still working" in r.getMessage()]

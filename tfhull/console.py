@@ -18,16 +18,20 @@ Log lines are written in tqdm's external-write mode, so they print above live pr
 instead of through them.
 """
 
+import contextlib
 import logging
 import os
 import sys
 import tempfile
+import threading
+import time
 
 _NOISE = ("All log messages before absl::InitializeLog", "cudart_stub.cc", "cpu_feature_guard.cc",
           "To enable the following instructions", "cuInit", "cuda_platform.cc",
           "Unable to register cu", "computation placer already registered", "oneDNN custom",
           "TF_ENABLE_ONEDNN_OPTS", "Could not find cuda drivers", "cuda_executor.cc")
 _done = False
+_last_output = 0.0  # time.monotonic() of the last log line (set by the quiet console's handler).
 
 
 class _NoRetracingWarnings(logging.Filter):
@@ -71,6 +75,8 @@ def setup(verbose: bool) -> None:
   emit = handler.emit
 
   def emit_above_bars(record):  # Clears live bars, logs, redraws them.
+    global _last_output  # pylint: disable=global-statement
+    _last_output = time.monotonic()
     with tqdm.tqdm.external_write_mode(file=sys.stderr):
       emit(record)
   handler.emit = emit_above_bars
@@ -79,3 +85,33 @@ def setup(verbose: bool) -> None:
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   logging.getLogger("tensorflow").addFilter(_NoRetracingWarnings())
   import_tensorflow_quietly()
+
+
+@contextlib.contextmanager
+def heartbeat(label: str, every: float = 15.0):
+  """While the block runs (on the command line, after `setup`), logs "<label>: still working"
+  whenever `every` seconds pass with no log line and no live progress bar, so no phase is silent
+  for long."""
+  if not _done:
+    yield
+    return
+  import tqdm  # pylint: disable=import-outside-toplevel
+  from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
+  start, stop = time.monotonic(), threading.Event()
+
+  def beat():
+    last = start
+    while not stop.wait(every / 3):
+      now = time.monotonic()
+      if now - max(_last_output, last) >= every and not len(getattr(tqdm.tqdm, "_instances",
+                                                                     ())):
+        absl_logging.info("%s: still working (%.0f s)", label, now - start)
+        last = now
+
+  thread = threading.Thread(target=beat, daemon=True)
+  thread.start()
+  try:
+    yield
+  finally:
+    stop.set()
+    thread.join()
