@@ -48,7 +48,9 @@ NOISE = re.compile(r"cuInit|retracing|ignore seeds|cudart_stub|cpu_feature_guard
 
 def test_console_is_quiet_by_default(pipeline_run):
   """The run above, without TF_CPP_MIN_LOG_LEVEL in its environment: no TensorFlow start-up
-  banner (not even once), no CUDA lines on a CPU-only machine, no retracing or seed warnings."""
+  banner (not even once), no CUDA lines on a CPU-only machine, no retracing or seed warnings.
+  (The XLA "will ignore seeds" warning of PGD's random start is a C++ WARNING that the default
+  TF_CPP_MIN_LOG_LEVEL=2 hides; its cause is not fixed yet: docs/components.md.)"""
   _, out = pipeline_run
   text = out.stdout + out.stderr
   noisy = [line for line in text.splitlines() if NOISE.search(line)]
