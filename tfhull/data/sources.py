@@ -48,12 +48,15 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 def input_shape(spec: str) -> Optional[tuple]:
   """The per-example input shape of a source when it is known without reading the data (digits,
-  toy2d, a local npz header); None otherwise (tfds, idx: known once the data step ran)."""
+  toy2d, a local npz header, a local idx: directory's train-images header); None otherwise
+  (tfds, remote files: known once the data step ran)."""
   kind, arg = parse_spec(spec)
   if kind == "digits":
     return (8, 8, 1)
   if kind == "toy2d":
     return (2,)
+  if kind == "idx" and "://" not in arg:
+    return _idx_header_shape(arg)
   if kind == "npz" and "://" not in arg:
     import zipfile  # pylint: disable=import-outside-toplevel
     try:  # The .npy header of x_train only, not the array.
@@ -236,6 +239,27 @@ def load_npz(path: str) -> Dataset:
 # IDX (http://yann.lecun.com/exdb/mnist/): 2 zero bytes, dtype code, ndim, ndim big-endian uint32
 # dims, then the data in C order. Only unsigned bytes (code 0x08) are supported.
 _IDX_UBYTE = 0x08
+
+
+def _idx_header_shape(directory: str) -> Optional[tuple]:
+  """(H, W, 1) from the 16-byte header of a local train-images IDX file; None if there is no
+  such readable file (the data step reports it)."""
+  import os  # pylint: disable=import-outside-toplevel
+  for stem in ("train-images-idx3-ubyte", "train-images.idx3-ubyte"):
+    for ext in ("", ".gz"):
+      path = os.path.join(directory, stem + ext)
+      if not os.path.isfile(path):
+        continue
+      try:
+        with (gzip.open(path, "rb") if ext else open(path, "rb")) as f:
+          head = f.read(16)
+      except (OSError, EOFError, zlib.error):
+        return None
+      if len(head) < 16 or head[:4] != bytes([0, 0, _IDX_UBYTE, 3]):
+        return None
+      dims = np.frombuffer(head, ">u4", 3, offset=4)
+      return (int(dims[1]), int(dims[2]), 1)
+  return None
 
 
 def read_idx(path: str, ndim: int) -> np.ndarray:
