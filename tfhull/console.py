@@ -103,8 +103,9 @@ def heartbeat(label: str, every: float = 15.0):
     last = start
     while not stop.wait(every / 3):
       now = time.monotonic()
-      if now - max(_last_output, last) >= every and not len(getattr(tqdm.tqdm, "_instances",
-                                                                     ())):
+      if len(getattr(tqdm.tqdm, "_instances", ())):
+        last = now  # A live bar shows progress; count the silence from when it ends.
+      elif now - max(_last_output, last) >= every:
         absl_logging.info("%s: still working (%.0f s)", label, now - start)
         last = now
 
