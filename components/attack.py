@@ -1,4 +1,4 @@
-"""Attack step: a Model and a Dataset artifact -> an AdversarialExamples artifact.
+r"""Attack step: a Model and a Dataset artifact -> an AdversarialExamples artifact.
 
   python -m components.attack --attacks=fgm,pgd,cw_l2 --attack_norms=inf,2 \
       --attack_eps=0.03,0.1,0.2 --attack_eps_l2=0.5,1,2 --attack_steps=20

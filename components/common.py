@@ -12,6 +12,7 @@ computes (or finds in the cache) exactly the artifacts its step needs, unless `-
 """
 
 import importlib
+import os
 import sys
 from typing import Any, Callable, Iterable, Mapping, Optional
 
@@ -131,10 +132,18 @@ def run_named(name: str, version: str, artifact_type: str, params: Mapping[str, 
                        build=build, force=run_cfg.forced(name), flags=run_cfg.flags)
 
 
+def quiet_console() -> None:
+  """The quiet console (`tfhull.console`) unless --verbosity was given; imports TensorFlow, so
+  call it after the flag checks."""
+  from tfhull import console  # pylint: disable=import-outside-toplevel
+  console.setup(verbose=FLAGS.is_parsed() and FLAGS["verbosity"].present)
+
+
 def run_study(cfg, targets: Iterable[str], *, show: bool = True) -> dict:
   """Checks `cfg` for the targets, then runs them and their ancestors; prints the artifacts."""
   from tfhull import study  # pylint: disable=import-outside-toplevel
   g = study.check(cfg, targets)
+  quiet_console()
   done = study.run(g, targets, cfg)
   if show:
     print_artifacts(done)
@@ -183,6 +192,123 @@ def check_argv(argv) -> None:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
 
 
+# The steps whose flags matter to each component run alone (it runs its ancestors unless their
+# artifacts are cached or overridden), in pipeline order.
+UPSTREAM = {
+    "data": ("data",),
+    "train": ("data", "train"),
+    "attack": ("data", "train", "attack"),
+    "features": ("data", "train", "attack", "features"),
+    "hull": ("data", "train", "attack", "features", "hull"),
+    "analyze": COMPONENTS[:-1],
+    "report": COMPONENTS,
+}
+_HELP_ARGS = ("-h", "-?", "--help", "-help", "--helpshort", "-helpshort", "--help=true",
+              "--helpshort=true")
+
+
+def _flag_lines(flag, defaults: Mapping[str, Any]) -> list:
+  name = f"--[no]{flag.name}" if flag.boolean else f"--{flag.name}"
+  text = " ".join(flag.help.split())
+  syntax = getattr(flag.parser, "syntactic_help", "")
+  if syntax and "comma separated" not in syntax and flag.flag_type() not in ("string", "bool"):
+    text += f" ({syntax})"
+  if flag.name in defaults:
+    text += f" (default here: {flag._serialize(defaults[flag.name]).partition('=')[2]!r})"  # pylint: disable=protected-access
+  elif flag.default is not None:
+    text += f" (default: {flag.default_as_str})"
+  return [flags.text_wrap(f"{name}: {text}", length=98, indent="      ",
+                          firstline_indent="    ")]
+
+
+def help_text(doc: str, groups, defaults: Optional[Mapping[str, Any]] = None) -> str:
+  """The `--help` page: `doc`, then each (title, flag names) group's flags."""
+  lines = [(doc or "").rstrip(), "", "Flags, by step (--helpfull: every flag, absl's too):"]
+  for title, names in groups:
+    if not names:
+      continue
+    lines += ["", f"  {title}:"]
+    for name in names:
+      lines += _flag_lines(FLAGS[name], defaults or {})
+  return "\n".join(lines) + "\n"
+
+
+def step_groups(steps, own: Optional[str] = None) -> list:
+  """[(title, flag names)] of the given steps, `own` first, then the run flags."""
+  by_module = FLAGS.flags_by_module_dict()
+
+  def names(module):
+    return [f.name for f in by_module.get(module, ())]
+  ordered = ([own] if own in steps else []) + [s for s in steps if s != own]
+  out = []
+  for step in ordered:
+    title = f"{step} step (components.{step})"
+    if step == own:
+      title += ", this entry point's own step"
+    elif own in COMPONENTS:
+      title += ", run first unless cached"
+    out.append((title, names(f"components.{step}")))
+  out.append(("run (every entry point)", names("components.common")))
+  return out
+
+
+def pipeline_groups(title: str, holders, steps) -> list:
+  """[(title, flag names)]: a pipeline's own flags (`holders`), then the given steps' and the run
+  flags."""
+  return [(title, [h.name for h in holders])] + step_groups(steps)
+
+
+def _flagfile_names(args) -> list:
+  """The file names of --flagfile directives among command-line args or flagfile lines."""
+  out, args = [], [a.strip() for a in args]
+  for i, arg in enumerate(args):
+    for prefix in ("--flagfile=", "-flagfile="):
+      if arg.startswith(prefix):
+        out.append(arg[len(prefix):])
+    if arg in ("--flagfile", "-flagfile") and i + 1 < len(args):
+      out.append(args[i + 1])
+  return [name for name in out if name]
+
+
+def check_flagfiles(argv) -> None:
+  """A flagfile that includes itself, directly or through others, is an error (absl only warns
+  and drops the inner include)."""
+  def visit(name, chain):
+    real = os.path.realpath(name)
+    if real in chain:
+      raise UserError(f"--flagfile={name} includes itself ("
+                      f"{' -> '.join(os.path.basename(c) for c in chain + [real])}); remove the "
+                      "recursive --flagfile line")
+    try:
+      with open(name, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError):
+      return  # absl reports a missing or unreadable flagfile.
+    for sub in _flagfile_names(l for l in lines if not l.lstrip().startswith(("#", "//"))):
+      visit(sub, chain + [real])
+
+  for name in _flagfile_names(argv[1:]):
+    visit(name, [])
+
+
+def run_app(main_fn: Callable, groups: Callable[[], list],
+            defaults: Optional[Mapping[str, Any]] = None) -> None:
+  """`app.run(main_fn)` with UserErrors as one line, and a `--help`/`--helpshort` that lists
+  `groups()` (the entry point's own flags, by step) without importing TensorFlow;
+  `--helpfull` stays absl's. `defaults`: the entry point's own defaults of shared flags."""
+  args = sys.argv[1:]
+  if "--" in args:
+    args = args[:args.index("--")]
+  if any(a in _HELP_ARGS for a in args):
+    for title, names in groups():
+      for name in names:  # So absl's own short help (--helpxml) lists them too.
+        FLAGS.register_key_flag_for_module(sys.argv[0], FLAGS[name])
+    sys.stdout.write(help_text(sys.modules["__main__"].__doc__, groups(), defaults))
+    sys.exit(0)
+  exit_on_user_error(check_flagfiles)(sys.argv)
+  app.run(exit_on_user_error(main_fn))
+
+
 def main(step_name: str) -> None:
   """Entry point of `python -m components.<step_name>`: that step's artifacts and their
   ancestors."""
@@ -191,4 +317,4 @@ def main(step_name: str) -> None:
   def run(argv):
     check_argv(argv)
     run_study(study_config(), [step_name])
-  app.run(exit_on_user_error(run))
+  run_app(run, lambda: step_groups(UPSTREAM[step_name], step_name))

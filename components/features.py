@@ -1,4 +1,4 @@
-"""Features step: a Dataset (and Model) artifact -> a Representation artifact, one npz per space.
+r"""Features step: a Dataset (and Model) artifact -> a Representation artifact, one npz per space.
 
   python -m components.features --representations=pixel,haar:1:top32,layer:features
   python -m components.features --model_artifact=runs/x/train/0123456789abcdef \

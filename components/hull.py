@@ -1,4 +1,4 @@
-"""Hull step: certified distances of a query set to the convex hull of the training set, per space.
+r"""Hull step: certified distances of a query set to the convex hull of the training set, per space.
 
   python -m components.hull --hull_per_class --hull_rel_tol=1e-4
   python -m components.hull --features_artifact=runs/x/features/0123456789abcdef \

@@ -1,4 +1,4 @@
-"""Train step: flags -> `tfhull.training.train` -> a Model artifact.
+r"""Train step: flags -> `tfhull.training.train` -> a Model artifact.
 
   python -m components.train --model=mlp:width=1024,depth=3 --until_interpolation --epochs=500
   python -m components.train --model=resnet:depth=20 --optimizer=sgd --learning_rate=0.1 \

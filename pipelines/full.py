@@ -9,8 +9,6 @@ analyze and report. A node whose artifact already exists for the same params and
 cache hit. At the end the location of every artifact is printed.
 """
 
-from absl import app
-
 from components import common
 
 common.define_all()
@@ -22,4 +20,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(common.exit_on_user_error(main))
+  common.run_app(main, lambda: common.step_groups(common.COMPONENTS))

@@ -15,9 +15,7 @@ from absl import flags
 
 import tfhull.data
 from components import common
-from tfhull import io
 from tfhull.errors import UserError
-from tfhull.report import polynomial as poly_report
 from tfhull.studies import polynomial
 
 FLAGS = flags.FLAGS
@@ -47,6 +45,8 @@ def main(argv):
   cfg = common.study_config(common.values(DEFAULTS))
   seed = cfg.data.seed
   data_art = common.run_study(cfg, ["data"], show=False)["data"]
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull.report import polynomial as poly_report  # pylint: disable=import-outside-toplevel
   params = {"degrees": degrees, "ridge": RIDGE.value, "inits": INITS.value,
             "init_scale": INIT_SCALE.value,
             "window": WINDOW.value, "resolution": RESOLUTION.value, "seed": seed}
@@ -83,4 +83,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(common.exit_on_user_error(main))
+  common.run_app(main, lambda: common.pipeline_groups(
+      "polynomial study (pipelines.polynomial)",
+      [DEGREES, RIDGE, INITS, INIT_SCALE, WINDOW, RESOLUTION], ("data",)), DEFAULTS)

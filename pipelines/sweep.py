@@ -15,15 +15,12 @@ adversarial perturbation and the boundary crossings along the rays, with figures
 parameter count (log scale).
 """
 
-from absl import app
 from absl import flags
 from absl import logging
 
 from components import common
-from tfhull import io
 from tfhull import study
 from tfhull.errors import UserError
-from tfhull.report import sweep as sweep_report
 
 common.define_all()
 FLAGS = flags.FLAGS
@@ -86,6 +83,9 @@ def run_sweep(argv=()):
     raise UserError(f"--sweep_last_step={LAST.value} must be analyze or report")
   base = common.values()
   points = study_configs(axes, base)
+  common.quiet_console()
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull.report import sweep as sweep_report  # pylint: disable=import-outside-toplevel
   rows, inputs = [], {}
   for i, (assignment, cfg) in enumerate(points):
     logging.info("=== sweep point %d/%d: %s", i + 1, len(points), assignment)
@@ -121,4 +121,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(common.exit_on_user_error(main))
+  common.run_app(main, lambda: common.pipeline_groups(
+      "sweep (pipelines.sweep)", [SWEEP, LAST], common.COMPONENTS))

@@ -18,10 +18,8 @@ from absl import flags
 
 import tfhull.data
 from components import common
-from tfhull import io
 from tfhull import training
 from tfhull.errors import UserError
-from tfhull.report import toy2d as toy2d_report
 from tfhull.studies import toy2d
 
 FLAGS = flags.FLAGS
@@ -69,6 +67,8 @@ def main(argv):
   cfg = common.study_config(common.values(DEFAULTS))
   widths, regimes, base = _config(cfg.data.seed)
   data_art = common.run_study(cfg, ["data"], show=False)["data"]
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull.report import toy2d as toy2d_report  # pylint: disable=import-outside-toplevel
   params = {"widths": widths, "depth": DEPTH.value,
             "regimes": [dataclasses.asdict(r) for r in regimes],
             "base": dataclasses.asdict(base), "window": WINDOW.value,
@@ -104,4 +104,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(common.exit_on_user_error(main))
+  common.run_app(main, lambda: common.pipeline_groups(
+      "toy2d study (pipelines.toy2d)",
+      [WIDTHS, DEPTH, REGIMES, EPOCHS, BATCH, LR, WINDOW, RESOLUTION], ("data",)), DEFAULTS)

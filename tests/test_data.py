@@ -467,3 +467,27 @@ def test_load_detects_tampering(tmp_path):
     data.load(str(tmp_path / "t"))
   with pytest.raises(UserError, match="does not exist"):
     data.load(str(tmp_path / "nothing"))
+
+
+def test_idx_huge_header_dims_name_the_file_and_dims(tmp_path):
+  """Header dims whose product overflows 64 bits: the message names the file and the dims."""
+  path = tmp_path / "train-images-idx3-ubyte"
+  dims = (2**32 - 1, 2**32 - 1, 2**32 - 1)
+  path.write_bytes(bytes([0, 0, 8, 3]) + np.asarray(dims, ">u4").tobytes() + b"\0" * 16)
+  with pytest.raises(UserError) as e:
+    data.read_idx(str(path), 3)
+  msg = str(e.value)
+  assert "train-images-idx3-ubyte is truncated" in msg and str(dims) in msg, msg
+  assert f"needs {(2**32 - 1) ** 3} data bytes, found 16" in msg and len(msg) <= 300
+
+
+def test_idx_input_shape_from_the_header_alone(tmp_path):
+  """A local idx: directory's input shape is read from 16 header bytes (no TensorFlow), so the
+  shape-dependent flag checks run before the data step."""
+  from tfhull.data import sources  # pylint: disable=import-outside-toplevel
+  assert sources.input_shape(f"idx:{tmp_path}") is None
+  images = np.zeros((3, 5, 7), np.uint8)
+  (tmp_path / "train-images-idx3-ubyte").write_bytes(_idx_bytes(images))
+  assert sources.input_shape(f"idx:{tmp_path}") == (5, 7, 1)
+  (tmp_path / "train-images-idx3-ubyte").write_bytes(b"\0\0\x08\x01" + b"\0" * 12)
+  assert sources.input_shape(f"idx:{tmp_path}") is None

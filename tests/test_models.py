@@ -171,3 +171,25 @@ def test_small_mlp_fits_digits_subset():
                 loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
   model.fit(x, y, batch_size=200, epochs=150, verbose=0)
   assert np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == y) == 1.0
+
+
+@pytest.mark.parametrize("spec,shape", [
+    ("linear", (8, 8, 1)), ("mlp:width=8,depth=3", (2,)), ("cnn:width=4,depth=5", (8, 8, 1)),
+    ("resnet:depth=8", (8, 8, 1)), ("wide_resnet:depth=10,widen=2", (16, 16, 3))])
+def test_layer_names_without_building_match_a_fresh_build(spec, shape):
+  """`registry.layer_names` (used by the flag checks, no TensorFlow) names the layers a fresh
+  Keras session gives the built model, so `layer:NAME` is checked before training."""
+  import keras  # pylint: disable=import-outside-toplevel
+  from tfhull.models import registry  # pylint: disable=import-outside-toplevel
+  keras.backend.clear_session()
+  built = sorted(layer.name for layer in models.build(spec, shape, 3).layers)
+  assert built == sorted(registry.layer_names(spec, shape))
+
+
+def test_estimated_parameter_counts_are_close():
+  from tfhull.study import config  # pylint: disable=import-outside-toplevel
+  for spec, shape in [("linear", (8, 8, 1)), ("mlp:width=32,depth=3", (8, 8, 1)),
+                      ("cnn:width=8,depth=2", (8, 8, 1)), ("wide_resnet:depth=10,widen=2",
+                                                           (16, 16, 3))]:
+    exact = models.build(spec, shape, 10).count_params()
+    assert abs(config.model_parameters(spec, shape) - exact) <= 0.05 * exact, spec

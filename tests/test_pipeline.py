@@ -24,8 +24,10 @@ SMALL = ["--train_size=300", "--test_size=60", "--hull_working_set=64", "--cw_st
 STEPS = ("data", "train", "attack", "features", "hull", "analyze", "report")
 
 
-def _cli(*args, timeout=300):
-  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+def _cli(*args, timeout=300, tf_log_level="2"):
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL=tf_log_level)
+  if tf_log_level is None:  # As a user runs it: the console must be quiet by itself.
+    del env["TF_CPP_MIN_LOG_LEVEL"]
   start = time.time()
   out = subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=env, capture_output=True,
                        text=True, timeout=timeout)
@@ -36,9 +38,25 @@ def _cli(*args, timeout=300):
 def pipeline_run(tmp_path_factory):
   root = tmp_path_factory.mktemp("run")
   out, _ = _cli("pipelines.full", "--flagfile=configs/digits_mlp.flags", f"--output_root={root}",
-                *SMALL, timeout=900)
+                *SMALL, timeout=900, tf_log_level=None)
   assert out.returncode == 0, out.stderr[-3000:]
   return root, out
+
+
+NOISE = re.compile(r"cuInit|retracing|ignore seeds|cudart_stub|cpu_feature_guard|"
+                   r"All log messages before absl::InitializeLog")
+
+
+def test_console_is_quiet_by_default(pipeline_run):
+  """The run above, without TF_CPP_MIN_LOG_LEVEL in its environment: no TensorFlow start-up
+  banner (not even once), no CUDA lines on a CPU-only machine, no retracing or seed warnings.
+  (The XLA "will ignore seeds" warning of PGD's random start is a C++ WARNING that the default
+  TF_CPP_MIN_LOG_LEVEL=2 hides; its cause is not fixed yet: docs/components.md.)"""
+  _, out = pipeline_run
+  text = out.stdout + out.stderr
+  noisy = [line for line in text.splitlines() if NOISE.search(line)]
+  assert not noisy, noisy[:5]
+  assert len(re.findall(r"This TensorFlow binary is optimized", text)) <= 1
 
 
 def _only(root, step):

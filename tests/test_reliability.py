@@ -6,6 +6,7 @@ a one-line UserError naming the fix, an untouched link target, one build for two
 weights after a resume, nothing a reader accepts after an interrupted object-store commit.
 """
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -808,11 +809,21 @@ def test_sigkilled_train_step_resumes_to_the_uninterrupted_weights(digits, refer
     (["--train_size=100"], "--batch_size=128 exceeds --train_size=100"),
     (["--data_dir=/data"], "--data_dir applies to tfds: sources only"),
     (["--dataset=npz:{tmp}/empty.npz"], "examples with no features"),
+    (["--representations=pixel,layer:nope"], "--model=mlp:width=256,depth=2 has no layer 'nope'"),
+    (["--model=resnet:depth=8", "--representations=layer:dense"], "has no layer 'dense'"),
+    (["--flagfile={tmp}/loop.flags"], "includes itself (loop.flags -> inner.flags -> loop.flags)"),
+    (["--model=mlp:width=1000000"], "more than this machine's"),
+    (["--label_noise=nan"], "label_noise"),
+    (["--ray_t_max=nan"], "--ray_t_max=nan is not a finite number"),
+    (["--output_root=ram://runs"], "--output_root=ram://runs: unsupported location"),
+    (["--model_artifact=foo://m"], "--model_artifact=foo://m: unsupported location"),
 ])
 def test_flags_fail_before_any_work(tmp_path, args, message):
   """Each bad flag is one line, within seconds, before any artifact (or TensorFlow) exists."""
   np.savez(tmp_path / "empty.npz", x_train=np.zeros((4, 0), np.float32), y_train=np.arange(4) % 2,
            x_test=np.zeros((2, 0), np.float32), y_test=np.arange(2) % 2)
+  (tmp_path / "loop.flags").write_text(f"--seed=1\n--flagfile={tmp_path / 'inner.flags'}\n")
+  (tmp_path / "inner.flags").write_text(f"# comment\n--flagfile={tmp_path / 'loop.flags'}\n")
   args = [a.format(tmp=tmp_path) for a in args]
   env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
   start = time.time()
@@ -823,6 +834,25 @@ def test_flags_fail_before_any_work(tmp_path, args, message):
   assert len(errors) == 1 and len(errors[0]) <= 320
   assert not (tmp_path / "r").exists()
   assert time.time() - start < 30  # Under 3 s on an idle 2-core machine: no TensorFlow import.
+  assert "tensorflow" not in out.stderr.lower() and "cuda" not in out.stderr.lower()
+
+
+def test_memory_estimates_refuse_absurd_settings():
+  """Settings whose dominant array alone exceeds the memory fail up front with the number."""
+  from tfhull import study  # pylint: disable=import-outside-toplevel
+  from tfhull.study import config  # pylint: disable=import-outside-toplevel
+  gib = 2**30
+  base = study.StudyConfig()
+  config.check_memory(base, (8, 8, 1), ["train", "features", "hull"], memory=gib)  # Fits.
+  wide = dataclasses.replace(base, train=dataclasses.replace(base.train, model="mlp:width=8192"))
+  with pytest.raises(UserError, match=r"~67,731,466 parameters.* needs 1\.0 GiB .*1\.0 GiB"):
+    config.check_memory(wide, (8, 8, 1), ["train"], memory=gib)
+  big = dataclasses.replace(base, features=study.FeaturesConfig(representations=("pixel",)),
+                            data=study.DataConfig(train_size=20000, test_size=1000))
+  with pytest.raises(UserError, match=r"representation pixel \(21,000 examples x 3,072 float32"):
+    config.check_memory(big, (32, 32, 3), ["features"], memory=gib // 8)
+  with pytest.raises(UserError, match=r"hull solve in pixel \(20,000 x 3,072 training matrix"):
+    config.check_memory(big, (32, 32, 3), ["hull"], memory=gib // 2)
 
 
 TINY_STUDY = ["--train_size=100", "--test_size=20", "--epochs=3", "--nountil_interpolation",

@@ -13,6 +13,7 @@ TensorFlow and TFDS are imported only by the sources that need them.
 """
 
 import gzip
+import math
 import zlib
 from typing import Optional
 
@@ -47,12 +48,15 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 def input_shape(spec: str) -> Optional[tuple]:
   """The per-example input shape of a source when it is known without reading the data (digits,
-  toy2d, a local npz header); None otherwise (tfds, idx: known once the data step ran)."""
+  toy2d, a local npz header, a local idx: directory's train-images header); None otherwise
+  (tfds, remote files: known once the data step ran)."""
   kind, arg = parse_spec(spec)
   if kind == "digits":
     return (8, 8, 1)
   if kind == "toy2d":
     return (2,)
+  if kind == "idx" and "://" not in arg:
+    return _idx_header_shape(arg)
   if kind == "npz" and "://" not in arg:
     import zipfile  # pylint: disable=import-outside-toplevel
     try:  # The .npy header of x_train only, not the array.
@@ -237,6 +241,27 @@ def load_npz(path: str) -> Dataset:
 _IDX_UBYTE = 0x08
 
 
+def _idx_header_shape(directory: str) -> Optional[tuple]:
+  """(H, W, 1) from the 16-byte header of a local train-images IDX file; None if there is no
+  such readable file (the data step reports it)."""
+  import os  # pylint: disable=import-outside-toplevel
+  for stem in ("train-images-idx3-ubyte", "train-images.idx3-ubyte"):
+    for ext in ("", ".gz"):
+      path = os.path.join(directory, stem + ext)
+      if not os.path.isfile(path):
+        continue
+      try:
+        with (gzip.open(path, "rb") if ext else open(path, "rb")) as f:
+          head = f.read(16)
+      except (OSError, EOFError, zlib.error):
+        return None
+      if len(head) < 16 or head[:4] != bytes([0, 0, _IDX_UBYTE, 3]):
+        return None
+      dims = np.frombuffer(head, ">u4", 3, offset=4)
+      return (int(dims[1]), int(dims[2]), 1)
+  return None
+
+
 def read_idx(path: str, ndim: int) -> np.ndarray:
   """Reads an IDX file (optionally gzipped) of unsigned bytes with `ndim` dims; UserError if bad."""
   from tfhull import io
@@ -255,7 +280,7 @@ def read_idx(path: str, ndim: int) -> np.ndarray:
   if len(raw) < header:
     raise UserError(f"{path} is truncated inside its header; download it again")
   dims = tuple(int(d) for d in np.frombuffer(raw, ">u4", ndim, offset=4))
-  size = int(np.prod(dims))
+  size = math.prod(dims)  # Python ints: no overflow for huge headers.
   if len(raw) - header != size:
     what = "truncated" if len(raw) - header < size else "longer than its header says"
     raise UserError(f"{path} is {what}: header {dims} needs {size} data bytes, found "

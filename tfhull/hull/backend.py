@@ -22,13 +22,48 @@ def _compiled(fn: Callable[..., Any], backend_name: str, static: tuple) -> Calla
   del backend_name  # Part of the cache key only.
   fn = functools.partial(fn, **dict(static))
   if name() == "tensorflow":
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    return tf.function(fn, jit_compile=True)
+    return _PerSignature(fn)
   if name() == "jax":
     import jax  # pylint: disable=g-import-not-at-top
     return jax.jit(fn)
   raise RuntimeError(f"tfhull.hull supports the tensorflow and jax Keras backends, not {name()!r}; "
                      "set KERAS_BACKEND=tensorflow or jax")
+
+
+def _signature(value) -> Any:
+  shape = getattr(value, "shape", None)
+  if shape is not None and hasattr(value, "dtype"):
+    return ("array", tuple(shape), str(value.dtype))
+  if isinstance(value, (tuple, list)):
+    return tuple(_signature(v) for v in value)
+  if isinstance(value, (int, float, bool, str, type(None))):
+    return ("value", type(value).__name__, value)
+  return ("object", type(value).__name__)  # tf.function's own tracing rules decide.
+
+
+class _PerSignature:
+  """One XLA-compiled tf.function per argument signature (shapes, dtypes, Python values).
+
+  A solve traces once per shape anyway (XLA compiles static shapes), but one tf.function object
+  shared by every space and split of a study would see each new (n, d) as a retrace and warn
+  about "excessive retracing"; separate objects per signature trace exactly once each.
+  """
+
+  _jit_compile = True  # As tf.function(jit_compile=True) reports it.
+
+  def __init__(self, fn):
+    self._fn = fn
+    self._by_signature = {}
+
+  def __call__(self, *args, **kwargs):
+    key = (_signature(args), _signature(tuple(sorted(kwargs.items()))))
+    compiled = self._by_signature.get(key)
+    if compiled is None:
+      import tensorflow as tf  # pylint: disable=g-import-not-at-top
+      if len(self._by_signature) >= 256:  # Bounded: drop the oldest.
+        self._by_signature.pop(next(iter(self._by_signature)))
+      compiled = self._by_signature[key] = tf.function(self._fn, jit_compile=True)
+    return compiled(*args, **kwargs)
 
 
 def compile_fn(fn: Callable[..., Any], **static) -> Callable[..., Any]:

@@ -111,6 +111,37 @@ def parse_spec(spec: str) -> tuple[str, dict]:
   return name, kwargs
 
 
+def layer_names(spec: str, input_shape=None) -> list[str]:
+  """The layer names of model `spec` as a fresh process builds it, without building it (no
+  TensorFlow). Keras numbers unnamed layers per process (`dense`, `dense_1`, ...), so a model
+  built after others has higher numbers; the names `features` and `logits` are fixed."""
+  name, kw = parse_spec(spec)
+  counts = {}
+  if name == "mlp":
+    counts = {"flatten": 1, "dense": kw["depth"] - 1}
+  elif name == "cnn":
+    h, w = (input_shape[0], input_shape[1]) if input_shape and len(input_shape) == 3 else (2, 2)
+    pools = 0
+    for _ in range(kw["depth"]):
+      if h >= 2 and w >= 2:
+        pools, h, w = pools + 1, h // 2, w // 2
+      h, w = (h, w) if input_shape else (2, 2)
+    counts = {"conv2d": kw["depth"], "max_pooling2d": pools}
+  elif name == "resnet":
+    n = (kw["depth"] - 2) // 6
+    convs = 1 + 6 * n + (2 if n else 0)
+    counts = {"conv2d": convs, "batch_normalization": convs, "re_lu": 1 + 6 * n, "add": 3 * n}
+  elif name == "wide_resnet":
+    n = (kw["depth"] - 4) // 6
+    projections = (2 + (kw["widen"] != 1)) if n else 0
+    counts = {"conv2d": 1 + 6 * n + projections, "batch_normalization": 6 * n + 1,
+              "re_lu": 6 * n + 1, "add": 3 * n}
+  out = ["input_layer"]
+  for base, count in counts.items():
+    out += [base] + [f"{base}_{i}" for i in range(1, count)] if count else []
+  return out + ["features", "logits"]
+
+
 def build(spec: str, input_shape, num_classes: int, *, seed: int = 0):
   """Builds the model a spec names, for inputs of `input_shape` (no batch dim) and c classes.
 

@@ -177,11 +177,28 @@ class AnalyzeConfig:
   ray_points: int = 81
   ray_samples: int = 0
 
+  def check(self) -> None:
+    import math  # pylint: disable=import-outside-toplevel
+    for name, v in (("ray_t_min", self.ray_t_min), ("ray_t_max", self.ray_t_max)):
+      if not math.isfinite(v):
+        raise UserError(f"--{name}={v} is not a finite number")
+    if not self.ray_t_min <= 0 < 1 <= self.ray_t_max:
+      raise UserError(f"--ray_t_min={self.ray_t_min} must be <= 0 and --ray_t_max="
+                      f"{self.ray_t_max} >= 1 (the ray runs from the projection through the "
+                      "sample)")
+    if self.ray_points < 3 or self.ray_samples < 0:
+      raise UserError(f"--ray_points={self.ray_points} must be >= 3 and --ray_samples="
+                      f"{self.ray_samples} >= 0")
+
 
 @dataclasses.dataclass(frozen=True)
 class ReportConfig:
   image_rows: int = 6
   title: str = ""
+
+  def check(self) -> None:
+    if self.image_rows < 0:
+      raise UserError(f"--report_image_rows={self.image_rows} must be >= 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,6 +220,31 @@ class RunConfig:
   def forced(self, step: str) -> bool:
     return "all" in self.force or step in self.force
 
+  def check(self) -> None:
+    """Output root and artifact overrides use a scheme the artifact store supports (UserError)."""
+    check_uri(self.output_root, "--output_root")
+    flags = {"data": "--data_artifact", "train": "--model_artifact",
+             "attack": "--attack_artifact", "features": "--features_artifact"}
+    for step, uris in self.overrides.items():
+      for uri in uris:
+        check_uri(uri, flags.get(step, f"--{step}_artifact"))
+
+
+# URI schemes artifacts may live under: local paths (also file://) and Google Cloud Storage, the
+# filesystems of tf.io.gfile that outlive the process (ram:// is in-memory: gone at exit).
+SCHEMES = ("file", "gs")
+
+
+def check_uri(uri: str, flag: str) -> None:
+  """UserError unless `uri` is a local path, file:// or gs:// URI."""
+  scheme, sep, rest = str(uri).partition("://")
+  if not sep:
+    return
+  if scheme not in SCHEMES or not rest.strip("/"):
+    raise UserError(f"{flag}={uri}: unsupported location; use a local path, file:///path or "
+                    "gs://bucket/path (the artifact store supports "
+                    f"{', '.join(s + '://' for s in SCHEMES)} and local paths)")
+
 
 @dataclasses.dataclass(frozen=True)
 class StudyConfig:
@@ -220,6 +262,7 @@ class StudyConfig:
     """Cheap checks of the named steps' configs (UserError), before anything runs; where the
     input shape is known without reading the data (digits, toy2d, npz), also what depends on it:
     image-only models, the L2 eps bound, Haar levels and top-k sizes."""
+    self.run.check()
     for step in steps:
       getattr(self, step).check()
     batch = self.train.training.batch_size
@@ -228,8 +271,32 @@ class StudyConfig:
                       "full batch to train on; lower --batch_size")
     import tfhull.data  # pylint: disable=import-outside-toplevel
     shape = tfhull.data.input_shape(self.data.dataset)
+    if "features" in steps and not {"train", "features"} & set(self.run.overrides):
+      check_layers(self, shape)
     if shape is not None:
       check_shape(self, shape, steps)
+
+
+def check_layers(cfg: "StudyConfig", shape: Optional[Tuple[int, ...]]) -> None:
+  """Each `layer:NAME` space names a layer the configured model will have (UserError), checked
+  against the builder's layer names without building the model. A numbered Keras name of a kind
+  the model has (`dense_3`) passes: numbering depends on what the process built before, so the
+  features step checks it against the trained model."""
+  import re  # pylint: disable=import-outside-toplevel
+  from tfhull import representations  # pylint: disable=import-outside-toplevel
+  from tfhull.models import registry  # pylint: disable=import-outside-toplevel
+  names = None
+  for spec in cfg.features.representations:
+    rep = representations.parse_representation(spec)
+    if rep.kind != "layer":
+      continue
+    names = names or registry.layer_names(cfg.train.model, shape)
+    if rep.layer in names or re.sub(r"_\d+$", "", rep.layer) in names:
+      continue
+    shown = names if len(names) <= 12 else names[:8] + ["..."] + names[-2:]
+    raise UserError(f"representation {spec}: --model={cfg.train.model} has no layer "
+                    f"{rep.layer!r}; its layers are {', '.join(shown)} (features is the "
+                    "penultimate one)")
 
 
 def check_shape(cfg: "StudyConfig", shape: Tuple[int, ...], steps) -> None:
@@ -267,3 +334,107 @@ def check_shape(cfg: "StudyConfig", shape: Tuple[int, ...], steps) -> None:
         raise UserError(f"representation {spec} keeps {rep.top_k} coefficients, but "
                         f"{shape[0]}x{shape[1]}x{shape[2]} images have {coeffs}; use top{coeffs} "
                         "or fewer")
+  check_memory(cfg, shape, steps)
+
+
+# Split sizes of the sources whose sizes are known without reading them (before subsampling).
+_KNOWN_SIZES = {"digits": (1347, 450), "toy2d": (750, 250)}
+
+
+def machine_memory() -> int:
+  """Physical memory of this machine in bytes (0 if unknown)."""
+  import os  # pylint: disable=import-outside-toplevel
+  try:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+  except (ValueError, OSError, AttributeError):
+    return 0
+
+
+def model_parameters(spec: str, shape: Tuple[int, ...], num_classes: int = 10) -> Optional[int]:
+  """An estimate of the parameter count of model `spec` on inputs of `shape` (within a few
+  percent: biases and batch-norm terms are counted roughly), without building it."""
+  import math  # pylint: disable=import-outside-toplevel
+  from tfhull.models import registry  # pylint: disable=import-outside-toplevel
+  name, kw = registry.parse_spec(spec)
+  dim, channels = math.prod(shape), shape[-1]
+  if name == "linear":
+    return (dim + 1) * num_classes
+  if name == "mlp":
+    w, d = kw["width"], kw["depth"]
+    return dim * w + (d - 1) * w * w + d * w + (w + 1) * num_classes
+  if name == "cnn":
+    w, d = kw["width"], kw["depth"]
+    return 9 * channels * w + (d - 1) * 9 * w * w + d * w + (w + 1) * num_classes
+  if name == "wide_resnet":
+    k, n = kw["widen"], (kw["depth"] - 4) // 6
+    total, prev = 9 * channels * 16, 16
+    for filters in (16 * k, 32 * k, 64 * k):
+      total += 9 * prev * filters + prev * filters + (2 * n - 1) * 9 * filters * filters
+      prev = filters
+    return total + (prev + 1) * num_classes
+  if name == "resnet":
+    return 272474 * max(1, kw["depth"] // 20)
+  return None
+
+
+def _space_dim(cfg: "StudyConfig", spec: str, shape: Tuple[int, ...]) -> Optional[int]:
+  import math  # pylint: disable=import-outside-toplevel
+  from tfhull import representations  # pylint: disable=import-outside-toplevel
+  from tfhull.models import registry  # pylint: disable=import-outside-toplevel
+  rep = representations.parse_representation(spec)
+  if rep.kind == "pixel":
+    return math.prod(shape)
+  if rep.kind == "haar":
+    m = 2 ** rep.level
+    padded = (-(-shape[0] // m) * m) * (-(-shape[1] // m) * m) * shape[2]
+    return rep.top_k or padded
+  if rep.kind == "logits":
+    return 10
+  name, kw = registry.parse_spec(cfg.train.model)
+  if rep.layer == "features":
+    return {"linear": math.prod(shape), "mlp": kw.get("width"), "cnn": kw.get("width"),
+            "resnet": 64, "wide_resnet": 64 * kw.get("widen", 1)}.get(name)
+  return None
+
+
+def check_memory(cfg: "StudyConfig", shape: Tuple[int, ...], steps,
+                 memory: Optional[int] = None) -> None:
+  """Refuses settings whose dominant array alone exceeds the machine's memory (UserError with
+  the estimate), before any step runs: the model with its optimizer state, one space's
+  coordinates of both splits, one hull batch's working set."""
+  memory = machine_memory() if memory is None else memory
+  if not memory:
+    return
+  kind = cfg.data.dataset.split(":")[0]
+  known = _KNOWN_SIZES.get(kind)
+  n_train = cfg.data.train_size or (known[0] if known else None)
+  n_test = cfg.data.test_size or (known[1] if known else None)
+  needs = []
+  if "train" in steps:
+    params = model_parameters(cfg.train.model, shape)
+    if params:  # Weights, gradients and two Adam moments, float32.
+      needs.append((f"--model={cfg.train.model} (~{params:,} parameters; weights, gradients and "
+                    "optimizer state)", 16 * params, "a smaller model"))
+  if "features" in steps or "hull" in steps:
+    for spec in cfg.features.specs():
+      d = _space_dim(cfg, spec, shape)
+      if d is None:
+        continue
+      if n_train is not None:
+        needs.append((f"representation {spec} ({n_train + (n_test or 0):,} examples x {d:,} "
+                      "float32 coordinates)", 4 * (n_train + (n_test or 0)) * d,
+                      "fewer dimensions (e.g. haar:L:topK) or --train_size"))
+      if "hull" in steps and n_train is not None:
+        # The solver's centred float64 copies of the training matrix, and per batch of queries a
+        # Gram matrix over the working set (its slots capped at the training size).
+        batch = min(cfg.hull.batch_size, n_test) if n_test else cfg.hull.batch_size
+        k = min(cfg.hull.working_set_size, 2 * n_train)
+        width = 8 if cfg.hull.dtype == "float64" else 4
+        needs.append((f"the hull solve in {spec} ({n_train:,} x {d:,} training matrix in "
+                      f"float64, {batch:,} queries x {k:,}^2 working-set Gram)",
+                      16 * n_train * d + width * batch * k * k,
+                      "fewer dimensions, --train_size, or a smaller --hull_batch_size"))
+  for what, size, fix in needs:
+    if size > memory:
+      raise UserError(f"{what} needs {size / 2**30:,.1f} GiB ({size:,} bytes), more than this "
+                      f"machine's {memory / 2**30:,.1f} GiB of memory; use {fix}")

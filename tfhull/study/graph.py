@@ -25,6 +25,7 @@ from typing import Callable, Iterable, Mapping
 
 from absl import logging
 
+from tfhull import console
 from tfhull import versions
 from tfhull.errors import UserError
 from tfhull.study import steps
@@ -174,7 +175,7 @@ def check(cfg: StudyConfig, targets: Iterable[str]) -> Graph:
   """Checks every config the targets need and builds the graph (UserError before any work)."""
   g = build(cfg)
   need = {g.nodes[k].step for k in g.closure(_expand(g, targets), _overridden(g, cfg))}
-  cfg.check([s for s in ("data", "train", "attack", "features", "hull") if s in need])
+  cfg.check([s for s in STEPS if s in need])
   return g
 
 
@@ -241,8 +242,9 @@ def run(g: Graph, targets: Iterable[str], cfg: StudyConfig) -> dict:
     logging.info("=== %s", key)
     inputs = {name: done[k] for name, k in node.inputs.items()}
     build_fn = functools.partial(node.build, node, cfg, inputs)
-    done[key] = artifacts.run(
-        component=node.step, version=node.version, artifact_type=node.artifact_type,
-        params=node.params, inputs=inputs, output_root=cfg.run.output_root, build=build_fn,
-        force=cfg.run.forced(node.step), flags=cfg.run.flags, resumable=node.resumable)
+    with console.heartbeat(key):  # A line every 15 s of a phase without log lines or bars.
+      done[key] = artifacts.run(
+          component=node.step, version=node.version, artifact_type=node.artifact_type,
+          params=node.params, inputs=inputs, output_root=cfg.run.output_root, build=build_fn,
+          force=cfg.run.forced(node.step), flags=cfg.run.flags, resumable=node.resumable)
   return done
