@@ -93,6 +93,38 @@ def test_minimal_eps_flips_and_the_lower_end_does_not(setup):
     assert np.all(m.eps[~correct] == 0)
 
 
+def test_minimal_eps_grows_its_budget_until_every_correct_sample_flips(setup):
+  model, x, y, fn = setup
+  cfg = attacks.IterativeConfig(steps=10)
+  correct = models.predict(model, x).argmax(1) == y
+  norm, eps_max = "2", 0.25  # Far too small for most samples; the cap is sqrt(64) = 8.
+  cap = attacks.eps_cap(norm, int(np.prod(x.shape[1:])))
+  m = attacks.minimal_eps(model, x, y, norm=norm, eps_max=eps_max, steps=4, cfg=cfg, cap=cap)
+  assert np.all(m.found[correct]), f"L{norm}: {np.sum(~m.found[correct])} not found"
+  grown = correct & (m.eps > eps_max)
+  assert grown.sum() > len(x) // 2
+  width = m.eps[correct] - m.lower[correct]
+  assert np.all(width <= m.tol + 1e-6), (width.max(), m.tol)  # eps_max / 2^steps, float32.
+  assert np.all(models.predict(model, m.x_adv[correct]).argmax(1) != y[correct])
+  assert np.all(_norm(m.x_adv[correct], x[correct], norm) <= m.eps[correct] * (1 + 1e-5) + 1e-6)
+  step = attacks.make_step("bim", fn, norm, cfg)
+  at_lower = attacks.run_batched(step, x, y, m.lower, batch_size=128)  # PGD fails at `lower`.
+  assert np.all(models.predict(model, at_lower[grown]).argmax(1) == y[grown])
+
+
+def test_minimal_eps_growth_leaves_samples_found_at_eps_max_bit_identical(setup):
+  model, x, y, _ = setup
+  cfg = attacks.IterativeConfig(steps=3)
+  first = attacks.minimal_eps(model, x, y, norm="2", eps_max=2.0, steps=2, cfg=cfg)
+  rows = first.found  # All of these flip at eps_max: the growth phase has nothing to do.
+  a = attacks.minimal_eps(model, x[rows], y[rows], norm="2", eps_max=2.0, steps=2, cfg=cfg)
+  b = attacks.minimal_eps(model, x[rows], y[rows], norm="2", eps_max=2.0, steps=2, cfg=cfg,
+                          cap=8.0)
+  for field in ("eps", "lower", "x_adv", "found"):
+    np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+  assert a.tol == b.tol and b.eps_tried == 2.0
+
+
 def test_flip_points_lie_on_the_boundary_and_on_the_segment(setup):
   model, x, y, fn = setup
   adv = attacks.run_batched(attacks.make_step("pgd", fn, "2", attacks.IterativeConfig()),

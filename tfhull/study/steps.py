@@ -86,6 +86,7 @@ def attack(node, cfg, inputs, out_dir) -> dict:
                          for n, d in worst.items()},
           "median_minimal_l2": {k: v["l2"]["median"] for k, v in minimal.items()},
           "headline": ["samples", "clean_accuracy", "worst_case", "median_minimal_l2",
+                       *(["minimal_not_found"] if "minimal_not_found" in result.metrics else []),
                        "warnings"]}
 
 
