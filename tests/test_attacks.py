@@ -170,6 +170,11 @@ def test_suite_metrics_records_and_query_sets(setup):
   np.testing.assert_array_equal(r["success"][rows], r["adv_label"][rows] != r["label"][rows])
   assert m["robust_accuracy"]["cw_l2"]["2"]["1"] <= m["clean_accuracy"]
   assert m["minimal_perturbation"]["min_pgd/2"]["l2"]["median"] > 0
+  # The budget grows past the grid's eps 0.1 / 1.0: no correctly classified sample is dropped.
+  assert m["minimal_not_found"] == 0 and not any("minimal perturbation" in w for w in m["warnings"])
+  for norm in ("inf", "2"):
+    assert m["minimal_perturbation"][f"min_pgd/{norm}"]["found_fraction"] == 1.0
+    assert m["minimal_search"][norm]["cap"] == (1.0 if norm == "inf" else 8.0)
   assert m["flip_points"]["max_gap"] < 1e-3
   sets = attacks.query_sets(r)
   assert set(sets) == {"adv_min_pgd_inf", "adv_min_pgd_2", "adv_cw_l2_2", "flip_min_pgd_inf",
