@@ -19,6 +19,10 @@ from tfhull.models.inference import predict
 from tfhull.models.inference import save
 from tfhull.models.inference import submodel
 from tfhull.models.registry import build
+from tfhull.models.registry import file_path
+from tfhull.models.registry import file_sha256
+from tfhull.models.registry import FILE_KINDS
+from tfhull.models.registry import load_file
 from tfhull.models.registry import ModelEntry
 from tfhull.models.registry import names
 from tfhull.models.registry import parameter_report
