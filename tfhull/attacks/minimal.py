@@ -83,10 +83,11 @@ def minimal_eps(model, x: np.ndarray, y: np.ndarray, *, norm: str, eps_max: floa
   best = np.where(found.reshape(shape), adv_hi, x)
   need = np.full(n, steps)           # Bisection steps per sample.
   tried = np.float32(eps_max)        # The largest eps tried so far.
-  level = 0
-  while cap is not None and tried < cap and not found.all():
+  level, limit = 0, float(eps_max)  # `limit`: `tried` as the Python float reported.
+  while cap is not None and limit < cap and not found.all():
     level += 1
-    nxt = np.float32(min(eps_max * 2.0 ** level, cap))
+    limit = float(min(eps_max * 2.0 ** level, cap))
+    nxt = np.float32(limit)
     rows = np.flatnonzero(~found)
     # Padded with found rows to the full run's batch, so the attack is not traced again.
     pad = max(0, min(n, batch_size * replicas) - len(rows))
@@ -116,7 +117,7 @@ def minimal_eps(model, x: np.ndarray, y: np.ndarray, *, norm: str, eps_max: floa
   lower = np.where(wrong, 0.0, np.where(found, lo, tried)).astype(np.float32)
   best[wrong] = x[wrong]
   return MinimalResult(eps=eps, lower=lower, x_adv=best.astype(np.float32), found=found,
-                       tol=eps_max / 2 ** steps, eps_tried=float(tried))
+                       tol=eps_max / 2 ** steps, eps_tried=limit)
 
 
 def flip_points(model, x: np.ndarray, x_adv: np.ndarray, *, tol: float = 1e-3,
