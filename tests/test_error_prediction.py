@@ -28,7 +28,7 @@ def test_aurocs_equal_sklearn_on_a_constructed_case():
       a["correct"], hull={"pixel": {"d_hull": a["d_hull"], "d_nn": a["d_nn"],
                                     "own_class_distance": a["own"],
                                     "nearest_other_class_distance": a["other"]}},
-      logits=a["logits"], train_features=a["train"], test_features=a["test"], k=7)
+      logits=a["logits"], train_features=a["train"], test_features=a["test"], k=7, resamples=100)
   err = ~a["correct"]
   p = np.exp(a["logits"] - a["logits"].max(1, keepdims=True))
   msp = (p / p.sum(1, keepdims=True)).max(1)
@@ -43,6 +43,9 @@ def test_aurocs_equal_sklearn_on_a_constructed_case():
     assert res.auroc[name] == pytest.approx(value, abs=1e-12), name
   np.testing.assert_allclose(res.scores["knn"], knn, rtol=1e-6, atol=1e-9)
   assert res.auroc["pixel/d_hull"] > 0.6  # The constructed signal is found.
+  for name, value in res.auroc.items():  # Bootstrap intervals hold their estimate.
+    low, high = res.interval[name]
+    assert low <= value <= high and high - low < 0.3, (name, low, value, high)
   assert res.k == 7 and res.errors == int(err.sum()) and res.samples == 300
   d = res.as_dict()
   assert {r["score"] for r in d["rows"]} == {"d_hull", "d_hull_over_d_nn", "class_hull_margin",
@@ -53,15 +56,17 @@ def test_aurocs_equal_sklearn_on_a_constructed_case():
 def test_a_score_that_separates_perfectly_has_auroc_one_and_reversed_zero():
   correct = np.array([True] * 8 + [False] * 4)
   d = np.where(correct, np.linspace(0.1, 0.5, 12), np.linspace(1.0, 2.0, 12))
-  res = analysis.predict_errors(correct, hull={"s": {"d_hull": d}})
-  assert res.auroc == {"s/d_hull": 1.0}
-  assert analysis.predict_errors(correct, hull={"s": {"d_hull": -d}}).auroc["s/d_hull"] == 0.0
+  res = analysis.predict_errors(correct, hull={"s": {"d_hull": d}}, resamples=20)
+  assert res.auroc == {"s/d_hull": 1.0} and res.interval == {"s/d_hull": [1.0, 1.0]}
+  reverse = analysis.predict_errors(correct, hull={"s": {"d_hull": -d}}, resamples=0)
+  assert reverse.auroc["s/d_hull"] == 0.0
   # Undefined with a single class; non-finite scores are left out.
-  assert analysis.predict_errors(np.ones(5, bool), hull={"s": {"d_hull": np.arange(5.0)}}
-                                 ).auroc["s/d_hull"] is None
+  single = analysis.predict_errors(np.ones(5, bool), hull={"s": {"d_hull": np.arange(5.0)}})
+  assert single.auroc["s/d_hull"] is None and single.interval["s/d_hull"] is None
   d_nan = d.copy()
   d_nan[0] = np.nan
-  assert analysis.predict_errors(correct, hull={"s": {"d_hull": d_nan}}).auroc["s/d_hull"] == 1.0
+  partial = analysis.predict_errors(correct, hull={"s": {"d_hull": d_nan}}, resamples=0)
+  assert partial.auroc["s/d_hull"] == 1.0
 
 
 def test_default_k_follows_sun_et_al_and_scales_down():

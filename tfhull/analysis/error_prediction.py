@@ -64,6 +64,29 @@ def auroc(errors: np.ndarray, score: np.ndarray) -> Optional[float]:
   return float(roc_auc_score(errors[ok], score[ok]))
 
 
+def auroc_interval(errors: np.ndarray, score: np.ndarray, *, resamples: int = 200,
+                   seed: int = 0, level: float = 0.95) -> Optional[list]:
+  """[low, high] percentile interval of the AUROC over stratified bootstrap resamples (errors and
+  correct samples resampled separately, so each resample keeps both classes); None where the
+  AUROC is undefined. With few errors the interval is wide: report it beside the estimate."""
+  from sklearn.metrics import roc_auc_score  # pylint: disable=import-outside-toplevel
+  errors = np.asarray(errors, bool)
+  score = np.asarray(score, np.float64)
+  ok = np.isfinite(score)
+  errors, score = errors[ok], score[ok]
+  pos, neg = np.flatnonzero(errors), np.flatnonzero(~errors)
+  if not len(pos) or not len(neg):
+    return None
+  rng = np.random.default_rng(seed)
+  labels = np.r_[np.ones(len(pos), int), np.zeros(len(neg), int)]
+  rows = np.concatenate([rng.choice(pos, (len(pos), resamples)),
+                         rng.choice(neg, (len(neg), resamples))])   # One resample per column.
+  # One call: sklearn scores each column of a multilabel problem (average=None).
+  values = roc_auc_score(np.repeat(labels[:, None], resamples, 1), score[rows], average=None)
+  tail = (1 - level) / 2 * 100
+  return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
+
+
 @dataclasses.dataclass
 class ErrorPrediction:
   """AUROC of each score for misclassified (positive) vs correct test samples."""
@@ -71,6 +94,7 @@ class ErrorPrediction:
   errors: int
   k: Optional[int]            # k of the k-NN baseline (None: no features given).
   auroc: dict                 # score name -> AUROC or None ("<space>/d_hull", "knn", ...).
+  interval: dict              # score name -> 95% stratified-bootstrap [low, high] or None.
   scores: dict                # score name -> (q,) the score itself (for figures; not JSON).
 
   def as_dict(self) -> dict:
@@ -78,10 +102,12 @@ class ErrorPrediction:
     rows = []
     for name, value in self.auroc.items():
       space, _, score = name.rpartition("/")
-      rows.append({"space": space or "-", "score": score, "auroc": value})
+      rows.append({"space": space or "-", "score": score, "auroc": value,
+                   "interval": self.interval.get(name)})
     return {"samples": self.samples, "errors": self.errors,
             "error_rate": self.errors / self.samples if self.samples else None,
-            "k": self.k, "auroc": dict(self.auroc), "rows": rows,
+            "k": self.k, "auroc": dict(self.auroc), "interval": dict(self.interval),
+            "rows": rows,
             "score_orientation": "larger = more likely an error; AUROC 0.5 = chance"}
 
 
@@ -89,7 +115,7 @@ def predict_errors(correct: np.ndarray, *, hull: Optional[Mapping[str, Mapping]]
                    logits: Optional[np.ndarray] = None,
                    train_features: Optional[np.ndarray] = None,
                    test_features: Optional[np.ndarray] = None,
-                   k: Optional[int] = None) -> ErrorPrediction:
+                   k: Optional[int] = None, resamples: int = 200) -> ErrorPrediction:
   """AUROC of hull scores and baselines for predicting which test samples the model gets wrong.
 
   Args:
@@ -99,6 +125,7 @@ def predict_errors(correct: np.ndarray, *, hull: Optional[Mapping[str, Mapping]]
     logits: (q, c) the model's logits (max-softmax baseline).
     train_features, test_features: (n, f), (q, f) features for the k-NN baseline.
     k: k of the k-NN baseline; None: `default_k(n)`.
+    resamples: bootstrap resamples of each AUROC's 95% interval (seeded; 0: none).
   """
   correct = np.asarray(correct, bool)
   errors = ~correct
@@ -126,4 +153,6 @@ def predict_errors(correct: np.ndarray, *, hull: Optional[Mapping[str, Mapping]]
       raise ValueError(f"score {name} has {len(s)} rows, the labels {len(correct)}")
   return ErrorPrediction(samples=int(len(correct)), errors=int(errors.sum()), k=k,
                          auroc={name: auroc(errors, s) for name, s in scores.items()},
+                         interval={name: auroc_interval(errors, s, resamples=resamples)
+                                   if resamples else None for name, s in scores.items()},
                          scores=scores)
