@@ -54,7 +54,12 @@ def analyze_study(ds, model, measured: dict, train_labels: np.ndarray, records: 
                   ray_category=scan.category)
   head = measured.get(("layer:features", "test"))
   if head is not None and feature_space is not None:
-    w, b = head_of(model)
+    try:
+      w, b = head_of(model)
+    except (ValueError, TypeError):  # An imported model (keras:PATH) without a Dense `logits`.
+      logging.warning("analyze: the model has no Dense layer named 'logits': no linear-head "
+                      "analysis")
+      w = b = np.zeros((0, 0))
     if w.shape[0] == feature_space.dim:
       stats = analyze_head(feature_space.splits["train"], train_labels,
                            feature_space.splits["test"], w, b)
