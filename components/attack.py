@@ -43,6 +43,9 @@ def define_flags() -> None:
   flags.DEFINE_bool("attack_minimal", True, "Per-sample smallest flipping eps by bisection.")
   flags.DEFINE_integer("attack_bisection_steps", 10, "Bisection steps (tolerance "
                        "eps_max / 2**steps).")
+  flags.DEFINE_bool("attack_grow_budget", True, "Samples PGD does not flip at the largest eps "
+                    "are retried at doubling eps up to 1 (L-inf) or sqrt(d) (L2) before the "
+                    "bisection; the count still not flipped is reported.")
   flags.DEFINE_bool("attack_flip_points", True, "Closest flip points on each segment clean -> "
                     "adversarial.")
   flags.DEFINE_float("attack_flip_tol", 1e-3, "Top-two logit gap at which a flip point counts "
@@ -73,6 +76,7 @@ def config(v) -> study_config.AttackStepConfig:
       cw_steps=v["cw_steps"], cw_search_steps=v["cw_search_steps"],
       cw_learning_rate=v["cw_learning_rate"], cw_initial_const=v["cw_initial_const"],
       minimal=v["attack_minimal"], bisection_steps=v["attack_bisection_steps"],
+      grow_budget=v["attack_grow_budget"],
       flip_points=v["attack_flip_points"], flip_tol=v["attack_flip_tol"],
       batch_size=v["attack_batch_size"], seed=v["seed"]))
 

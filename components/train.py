@@ -28,7 +28,8 @@ def define_flags() -> None:
   flags.DEFINE_string("model", "mlp:width=256,depth=2",
                       f"Model spec NAME[:KEY=VALUE,...]; NAME in {', '.join(models.names())}, "
                       "e.g. mlp:width=1024,depth=3, cnn:width=64,depth=4, resnet:depth=20, "
-                      "wide_resnet:depth=16,widen=4, linear.")
+                      "wide_resnet:depth=16,widen=4, linear; or keras:PATH, a saved .keras "
+                      "model (safe_mode=True) used as it is, not trained.")
   flags.DEFINE_enum("optimizer", "adam", training.OPTIMIZERS, "sgd (with --momentum) or adam.")
   flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate.")
   flags.DEFINE_float("momentum", 0.9, "SGD momentum.")

@@ -93,6 +93,36 @@ def test_minimal_eps_flips_and_the_lower_end_does_not(setup):
     assert np.all(m.eps[~correct] == 0)
 
 
+def test_minimal_eps_grows_its_budget_until_every_correct_sample_flips(setup):
+  model, x, y, fn = setup
+  cfg = attacks.IterativeConfig(steps=5)
+  correct = models.predict(model, x).argmax(1) == y
+  norm, eps_max = "2", 0.4  # Too small for most samples; the cap is sqrt(64) = 8.
+  cap = attacks.eps_cap(norm, int(np.prod(x.shape[1:])))
+  m = attacks.minimal_eps(model, x, y, norm=norm, eps_max=eps_max, steps=3, cfg=cfg, cap=cap)
+  assert np.all(m.found[correct]), f"L{norm}: {np.sum(~m.found[correct])} not found"
+  grown = correct & (m.eps > eps_max)
+  assert grown.sum() > len(x) // 2
+  width = m.eps[correct] - m.lower[correct]
+  assert np.all(width <= m.tol + 1e-6), (width.max(), m.tol)  # eps_max / 2^steps, float32.
+  assert np.all(models.predict(model, m.x_adv[correct]).argmax(1) != y[correct])
+  assert np.all(_norm(m.x_adv[correct], x[correct], norm) <= m.eps[correct] * (1 + 1e-5) + 1e-6)
+  step = attacks.make_step("bim", fn, norm, cfg)
+  at_lower = attacks.run_batched(step, x, y, m.lower, batch_size=128)  # PGD fails at `lower`.
+  assert np.all(models.predict(model, at_lower[grown]).argmax(1) == y[grown])
+
+
+def test_minimal_eps_growth_leaves_samples_found_at_eps_max_bit_identical(setup):
+  model, x, y, _ = setup
+  cfg = attacks.IterativeConfig(steps=3)
+  a = attacks.minimal_eps(model, x, y, norm="2", eps_max=4.0, steps=2, cfg=cfg)
+  assert a.found.all()  # Every sample flips at eps_max: the growth phase has nothing to do.
+  b = attacks.minimal_eps(model, x, y, norm="2", eps_max=4.0, steps=2, cfg=cfg, cap=8.0)
+  for field in ("eps", "lower", "x_adv", "found"):
+    np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+  assert a.tol == b.tol and b.eps_tried == 4.0
+
+
 def test_flip_points_lie_on_the_boundary_and_on_the_segment(setup):
   model, x, y, fn = setup
   adv = attacks.run_batched(attacks.make_step("pgd", fn, "2", attacks.IterativeConfig()),
@@ -138,6 +168,11 @@ def test_suite_metrics_records_and_query_sets(setup):
   np.testing.assert_array_equal(r["success"][rows], r["adv_label"][rows] != r["label"][rows])
   assert m["robust_accuracy"]["cw_l2"]["2"]["1"] <= m["clean_accuracy"]
   assert m["minimal_perturbation"]["min_pgd/2"]["l2"]["median"] > 0
+  # The budget grows past the grid's eps 0.1 / 1.0: no correctly classified sample is dropped.
+  assert m["minimal_not_found"] == 0 and not any("minimal perturbation" in w for w in m["warnings"])
+  for norm in ("inf", "2"):
+    assert m["minimal_perturbation"][f"min_pgd/{norm}"]["found_fraction"] == 1.0
+    assert m["minimal_search"][norm]["cap"] == (1.0 if norm == "inf" else 8.0)
   assert m["flip_points"]["max_gap"] < 1e-3
   sets = attacks.query_sets(r)
   assert set(sets) == {"adv_min_pgd_inf", "adv_min_pgd_2", "adv_cw_l2_2", "flip_min_pgd_inf",

@@ -264,6 +264,10 @@ def test_report_numbers_are_the_artifacts_numbers(pipeline_run):
   assert metrics["worst_case_robust_accuracy"] == attack["worst_case_robust_accuracy"]
   assert metrics["ray_first_crossing"] == analysis["rays"]["categories"]
   assert sum(analysis["rays"]["categories"].values()) == pytest.approx(1.0)
+  ep = analysis["error_prediction"]  # The hull as an error predictor, beside its baselines.
+  assert ep["samples"] == 60 and ep["k"] == 3  # 300 training points: k = 300 // 100.
+  assert {"max_softmax", "knn", "layer:features/class_hull_margin"} | {
+      f"{s}/{score}" for s in SPACES for score in ("d_hull", "d_hull_over_d_nn")} <= set(ep["auroc"])
   html = open(rep.path("report.html")).read()
   assert f"{train['params']:,}" in html
   n = rep.summary["figures"]

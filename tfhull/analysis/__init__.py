@@ -5,6 +5,10 @@
 VERSION = "2"
 
 from tfhull.analysis.adversarial import perturbation_vs_hull
+from tfhull.analysis.error_prediction import default_k
+from tfhull.analysis.error_prediction import ErrorPrediction
+from tfhull.analysis.error_prediction import knn_distance
+from tfhull.analysis.error_prediction import predict_errors
 from tfhull.analysis.geometry import hull_stats
 from tfhull.analysis.geometry import HullStats
 from tfhull.analysis.geometry import own_class_weight

@@ -3,7 +3,9 @@
 from absl import logging
 import numpy as np
 
+from tfhull import models
 from tfhull.analysis.adversarial import perturbation_vs_hull
+from tfhull.analysis.error_prediction import predict_errors
 from tfhull.analysis.geometry import hull_stats
 from tfhull.analysis.linear_head import analyze as analyze_head
 from tfhull.analysis.linear_head import head_of
@@ -23,7 +25,8 @@ def analyze_study(ds, model, measured: dict, train_labels: np.ndarray, records: 
     feature_space: the `layer:features` `Space` (train and test), for the linear-head analysis.
     ray_*: the ray scan (t range, points per ray, samples; 0 = all test samples).
   """
-  out = {"hull": {}, "adversarial": {}, "rays": None, "linear_head": None}
+  out = {"hull": {}, "adversarial": {}, "rays": None, "linear_head": None,
+         "error_prediction": None}
   arrays = {}
   for (space, split), a in measured.items():
     out["hull"].setdefault(space, {})[split] = hull_stats(a, train_labels).as_dict()
@@ -52,7 +55,12 @@ def analyze_study(ds, model, measured: dict, train_labels: np.ndarray, records: 
                   ray_crossing=scan.crossing, ray_category=scan.category)
   head = measured.get(("layer:features", "test"))
   if head is not None and feature_space is not None:
-    w, b = head_of(model)
+    try:
+      w, b = head_of(model)
+    except (ValueError, TypeError):  # An imported model (keras:PATH) without a Dense `logits`.
+      logging.warning("analyze: the model has no Dense layer named 'logits': no linear-head "
+                      "analysis")
+      w = b = np.zeros((0, 0))
     if w.shape[0] == feature_space.dim:
       stats = analyze_head(feature_space.splits["train"], train_labels,
                            feature_space.splits["test"], w, b)
@@ -65,6 +73,7 @@ def analyze_study(ds, model, measured: dict, train_labels: np.ndarray, records: 
           "fraction_boundary_closer_than_hull": float(np.mean(closer))}
       arrays.update(class_min_margin=stats.class_min_margin,
                     boundary_distance=stats.boundary_distance, head_hull_distance=head["distance"])
+  out["error_prediction"] = _error_prediction(ds, model, measured, feature_space, arrays)
   headline = {}
   for space, by_split in out["hull"].items():
     test = by_split.get("test")
@@ -79,6 +88,12 @@ def analyze_study(ds, model, measured: dict, train_labels: np.ndarray, records: 
         out["linear_head"]["classes_whose_hull_is_inside_their_region"])
   for norm, a in out["adversarial"].items():
     headline[f"minimal_L{norm}_below_dhull_fraction"] = a["fraction_below_d_hull"]
+  ep = out["error_prediction"]
+  if ep:
+    for name in ("layer:features/d_hull", "layer:features/d_hull_over_d_nn", "knn",
+                 "max_softmax"):
+      if name in ep["auroc"]:
+        headline[f"error_auroc[{name}]"] = ep["auroc"][name]
   out["headline"] = headline
   out["arrays"] = arrays
   return out
@@ -98,3 +113,30 @@ def ray_examples(category: np.ndarray, k: int) -> np.ndarray:
   rest = [int(i) for i in np.flatnonzero(category == 3)]
   out += rest[:k - len(out)]
   return np.array(sorted(out), np.int64)
+
+
+def _error_prediction(ds, model, measured: dict, feature_space, arrays: dict):
+  """AUROC of the test split's hull scores (every space) and of the max-softmax and k-NN
+  baselines for the model's errors on the test split; None without a test-split hull."""
+  logits = models.predict(model, ds.x_test)
+  correct = logits.argmax(1) == ds.y_test
+  hull = {}
+  for (space, split), a in measured.items():
+    if split != "test" or len(a["distance"]) != len(correct):
+      continue
+    hull[space] = {"d_hull": a["distance"], "d_nn": a["nearest_distance"],
+                   "own_class_distance": a.get("own_class_distance"),
+                   "nearest_other_class_distance": a.get("nearest_other_class_distance")}
+  if not hull:
+    return None
+  feats = {}
+  if feature_space is not None and len(feature_space.splits["test"]) == len(correct):
+    feats = {"train_features": feature_space.splits["train"],
+             "test_features": feature_space.splits["test"]}
+  res = predict_errors(correct, hull=hull, logits=logits, **feats)
+  arrays["error_correct"] = correct
+  for name in ("knn", "max_softmax"):
+    if name in res.scores:
+      arrays[f"error_score_{name}"] = res.scores[name]
+  logging.info("analyze: error prediction AUROC %s", res.auroc)
+  return res.as_dict()

@@ -7,7 +7,7 @@
 
 # Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
 # tfhull.versions --refresh`).
-VERSION = "1"
+VERSION = "2"
 
 from tfhull.attacks.cw import carlini_wagner_l2
 from tfhull.attacks.cw import CWResult
@@ -15,6 +15,7 @@ from tfhull.attacks.gradient import IterativeConfig
 from tfhull.attacks.gradient import make_step
 from tfhull.attacks.gradient import NORMS
 from tfhull.attacks.gradient import run_batched
+from tfhull.attacks.minimal import eps_cap
 from tfhull.attacks.minimal import flip_points
 from tfhull.attacks.minimal import FlipPoints
 from tfhull.attacks.minimal import minimal_eps

@@ -11,6 +11,7 @@ boundary, at distance `distance` from the clean sample (Yousefzadeh & O'Leary's 
 """
 
 import dataclasses
+from typing import Optional
 
 import numpy as np
 
@@ -21,11 +22,13 @@ from tfhull.attacks import gradient
 @dataclasses.dataclass
 class MinimalResult:
   """Per example: the smallest eps found to flip the label, and its adversarial example."""
-  eps: np.ndarray      # (n,) float32; inf where PGD at eps_max does not flip; 0 if already wrong.
+  eps: np.ndarray      # (n,) float32; inf where PGD at the largest eps tried does not flip; 0 if
+                       # already wrong.
   lower: np.ndarray    # (n,) float32 largest eps tried that did not flip (eps - lower <= tol).
   x_adv: np.ndarray    # (n, ...) float32 adversarial example at `eps` (x where not found).
   found: np.ndarray    # (n,) bool.
-  tol: float           # eps_max / 2**steps.
+  tol: float           # eps_max / 2**steps: every bracket eps - lower is at most this.
+  eps_tried: float = float("nan")  # The largest eps tried (eps_max, or the grown limit).
 
 
 @dataclasses.dataclass
@@ -43,44 +46,78 @@ def _labels(model, x, batch_size, strategy):
   return models.predict(model, x, batch_size=batch_size, strategy=strategy).argmax(1)
 
 
+def eps_cap(norm: str, input_dim: int) -> float:
+  """The largest useful radius for inputs in [0, 1]: 1 for L-inf, the diameter sqrt(d) for L2."""
+  return 1.0 if norm == "inf" else float(np.sqrt(input_dim))
+
+
 def minimal_eps(model, x: np.ndarray, y: np.ndarray, *, norm: str, eps_max: float,
                 steps: int = 10, cfg: gradient.IterativeConfig = gradient.IterativeConfig(),
-                batch_size: int = 128, strategy=None, progress: bool = False) -> MinimalResult:
+                batch_size: int = 128, strategy=None, progress: bool = False,
+                cap: Optional[float] = None) -> MinimalResult:
   """Bisection over eps with PGD (no random start), per example, for the smallest flipping eps.
 
   Args:
     model: Keras model (logits). x: (n, ...) in [0, 1]; y: (n,) true labels.
-    norm: 'inf' or '2'; eps_max: the largest radius tried; steps: bisection steps.
+    norm: 'inf' or '2'; eps_max: the first upper limit tried; steps: bisection steps.
     cfg: PGD settings (steps, step_size as a fraction of eps); its rand_init is ignored.
+    cap: if above eps_max, the samples PGD does not flip at eps_max are tried again at 2 eps_max,
+      4 eps_max, ... (the last try at `cap`) until they flip or `cap` is reached; a sample found
+      at 2^k eps_max gets k - 1 extra bisection steps, so every bracket ends <= eps_max / 2^steps.
+      Only those samples are re-attacked: when all flip at eps_max the result is the one without
+      a cap, bit for bit. None: no growth (`eps_cap(norm, d)` is the natural cap).
   """
   model_fn = lambda v: model(v, training=False)  # pylint: disable=unnecessary-lambda-assignment
   step = gradient.make_step("bim", model_fn, norm, cfg)  # PGD without random start.
-  run = lambda eps: gradient.run_batched(step, x, y, eps, batch_size=batch_size,  # pylint: disable=unnecessary-lambda-assignment
-                                         strategy=strategy)
+  run = lambda eps, rows=None: gradient.run_batched(  # pylint: disable=unnecessary-lambda-assignment
+      step, x if rows is None else x[rows], y if rows is None else y[rows], eps,
+      batch_size=batch_size, strategy=strategy)
   n = len(x)
+  replicas = strategy.num_replicas_in_sync if strategy is not None else 1
+  shape = (-1,) + (1,) * (x.ndim - 1)
   wrong = _labels(model, x, batch_size, strategy) != y
   adv_hi = run(np.full(n, eps_max, np.float32))
   found = wrong | (_labels(model, adv_hi, batch_size, strategy) != y)
   lo = np.zeros(n, np.float32)
   hi = np.full(n, eps_max, np.float32)
-  best = np.where(found.reshape((-1,) + (1,) * (x.ndim - 1)), adv_hi, x)
+  best = np.where(found.reshape(shape), adv_hi, x)
+  need = np.full(n, steps)           # Bisection steps per sample.
+  tried = np.float32(eps_max)        # The largest eps tried so far.
+  level, limit = 0, float(eps_max)  # `limit`: `tried` as the Python float reported.
+  while cap is not None and limit < cap and not found.all():
+    level += 1
+    limit = float(min(eps_max * 2.0 ** level, cap))
+    nxt = np.float32(limit)
+    rows = np.flatnonzero(~found)
+    # Padded with found rows to the full run's batch, so the attack is not traced again.
+    pad = max(0, min(n, batch_size * replicas) - len(rows))
+    rows = np.concatenate([rows, np.flatnonzero(found)[:pad]])
+    adv = run(np.full(len(rows), nxt, np.float32), rows)
+    flips = (_labels(model, adv, batch_size, strategy) != y[rows]) & ~found[rows]
+    hit = rows[flips]
+    found[hit] = True
+    lo[hit], hi[hit] = tried, nxt
+    best[hit] = adv[flips]
+    need[hit] = steps + level - 1
+    tried = nxt
   active = found & ~wrong
-  it = range(steps)
+  it = range(int(need[active].max()) if active.any() else steps)
   if progress:
     from tqdm import tqdm  # pylint: disable=import-outside-toplevel
     it = tqdm(it, desc=f"minimal eps ({norm})", unit="step", leave=False)
-  for _ in it:
-    mid = np.where(active, (lo + hi) / 2, hi).astype(np.float32)
+  for i in it:
+    live = active & (i < need)
+    mid = np.where(live, (lo + hi) / 2, hi).astype(np.float32)
     adv = run(mid)
-    flips = active & (_labels(model, adv, batch_size, strategy) != y)
+    flips = live & (_labels(model, adv, batch_size, strategy) != y)
     hi = np.where(flips, mid, hi)
-    lo = np.where(active & ~flips, mid, lo)
+    lo = np.where(live & ~flips, mid, lo)
     best[flips] = adv[flips]
   eps = np.where(wrong, 0.0, np.where(found, hi, np.inf)).astype(np.float32)
-  lower = np.where(wrong, 0.0, np.where(found, lo, eps_max)).astype(np.float32)
+  lower = np.where(wrong, 0.0, np.where(found, lo, tried)).astype(np.float32)
   best[wrong] = x[wrong]
   return MinimalResult(eps=eps, lower=lower, x_adv=best.astype(np.float32), found=found,
-                       tol=eps_max / 2 ** steps)
+                       tol=eps_max / 2 ** steps, eps_tried=limit)
 
 
 def flip_points(model, x: np.ndarray, x_adv: np.ndarray, *, tol: float = 1e-3,

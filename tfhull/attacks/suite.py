@@ -41,6 +41,8 @@ class AttackConfig:
   cw_initial_const: float = 1.0
   minimal: bool = True            # bisection over eps with PGD, per norm.
   bisection_steps: int = 10
+  grow_budget: bool = True        # samples not flipped at the grid's largest eps are retried at
+                                  # doubling eps up to the cap (L-inf: 1; L2: sqrt(d)).
   flip_points: bool = True
   flip_tol: float = 1e-3
   batch_size: int = 128           # per replica.
@@ -162,18 +164,22 @@ def run_suite(model, x: np.ndarray, y: np.ndarray, config: AttackConfig, *, stra
 
   minimal_stats = {}
   if config.minimal and not config.targeted:
+    dim = int(np.prod(x.shape[1:]))
     for norm in config.norms:
       start = time.time()
       eps_max = max(config.grid(norm))
+      cap = minimal.eps_cap(norm, dim)
       m = minimal.minimal_eps(model, x, y, norm=norm, eps_max=eps_max,
                               steps=config.bisection_steps, cfg=config.iterative,
-                              progress=progress, **kw)
+                              progress=progress, cap=cap if config.grow_budget else None, **kw)
       add("min_pgd", norm, 0.0, m.x_adv)
       rows[-1]["eps"] = m.eps
       rows[-1]["success"] = m.found & correct
-      minimal_stats[norm] = {"found_fraction": float(np.mean(m.found[correct])) if correct.any()
-                             else 0.0, "tolerance": m.tol, "eps_max": eps_max,
-                             **_quantiles(m.eps[correct & m.found])}
+      minimal_stats[norm] = {
+          "not_found": int(np.sum(correct & ~m.found)), "correct": int(correct.sum()),
+          "eps_max": float(eps_max), "eps_tried": m.eps_tried,
+          "cap": cap if config.grow_budget else None, "tolerance": m.tol,
+          "grown": int(np.sum(correct & m.found & (m.eps > eps_max)))}
       timings[f"min_pgd_{norm}"] = round(time.time() - start, 3)
 
   records = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
@@ -187,6 +193,16 @@ def run_suite(model, x: np.ndarray, y: np.ndarray, config: AttackConfig, *, stra
                    flip_gap=flips.gap, flip_distance=flips.distance, flip_found=ok)
     timings["flip_points"] = round(time.time() - start, 3)
   metrics = summarize(records, correct, config, model=model, x=x, y=y)
+  if minimal_stats:
+    metrics["minimal_search"] = minimal_stats
+    metrics["minimal_not_found"] = sum(v["not_found"] for v in minimal_stats.values())
+    for norm, v in minimal_stats.items():
+      if v["not_found"]:
+        w = (f"minimal perturbation L{norm}: PGD flipped no label up to eps={v['eps_tried']:g} "
+             f"for {v['not_found']} of {v['correct']} correctly classified samples; they are "
+             "left out of the minimal-perturbation quantiles (biased low)")
+        metrics["warnings"].append(w)
+        logging.warning("attack sanity check: %s", w)
   metrics["seconds"] = timings
   return SuiteResult(records=records, metrics=metrics)
 

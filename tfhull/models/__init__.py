@@ -22,6 +22,10 @@ from tfhull.models.inference import submodel
 from tfhull.models.inference import to_float32
 from tfhull.models.inference import trained_dtype_policy
 from tfhull.models.registry import build
+from tfhull.models.registry import file_path
+from tfhull.models.registry import file_sha256
+from tfhull.models.registry import FILE_KINDS
+from tfhull.models.registry import load_file
 from tfhull.models.registry import ModelEntry
 from tfhull.models.registry import names
 from tfhull.models.registry import parameter_report

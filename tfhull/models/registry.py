@@ -42,6 +42,19 @@ REGISTRY: dict[str, ModelEntry] = {
 }
 
 
+# Spec kinds that name a file instead of a builder: `keras:PATH` (a saved `.keras` model, loaded
+# with safe_mode=True and used as it is: the train step does not train it).
+FILE_KINDS = {"keras": "a saved .keras model file, loaded with safe_mode=True, not trained"}
+
+
+def file_path(spec: str):
+  """The PATH of a `keras:PATH` spec; None for builder specs."""
+  if not isinstance(spec, str):
+    return None
+  name, _, path = spec.strip().partition(":")
+  return path.strip() if name.strip() in FILE_KINDS else None
+
+
 def names() -> tuple[str, ...]:
   """The registered model names, in registry order."""
   return tuple(REGISTRY)
@@ -89,8 +102,13 @@ def parse_spec(spec: str) -> tuple[str, dict]:
                     "(e.g. mlp:width=256,depth=2)")
   name, _, args = spec.strip().partition(":")
   name = name.strip()
+  if name in FILE_KINDS:
+    if not args.strip():
+      raise UserError(f"model spec {spec!r}: give the file, e.g. {name}:path/to/model.keras")
+    return name, {"path": args.strip()}
   if name not in REGISTRY:
-    raise UserError(f"unknown model {name!r} in spec {spec!r}; valid models: {', '.join(names())}")
+    raise UserError(f"unknown model {name!r} in spec {spec!r}; valid models: {', '.join(names())}"
+                    ", or keras:PATH for a saved .keras model")
   defaults = REGISTRY[name].defaults
   kwargs = dict(defaults)
   seen = set()
@@ -158,6 +176,8 @@ def build(spec: str, input_shape, num_classes: int, *, seed: int = 0):
     UserError: a bad spec, or a model that does not fit the input shape.
   """
   name, kwargs = parse_spec(spec)
+  if name in FILE_KINDS:
+    return load_file(spec, input_shape, num_classes)
   try:
     shape = tuple(int(d) for d in input_shape)
   except (TypeError, ValueError):
@@ -170,6 +190,46 @@ def build(spec: str, input_shape, num_classes: int, *, seed: int = 0):
   if int(num_classes) < 2:
     raise UserError(f"num_classes must be >= 2, got {num_classes}")
   return REGISTRY[name].builder(shape, int(num_classes), seed=int(seed), **kwargs)
+
+
+def load_file(spec: str, input_shape, num_classes: int, strategy=None):
+  """The model of a `keras:PATH` spec (safe_mode=True), checked against the data's input shape
+  and class count.
+
+  Raises:
+    UserError: a missing or corrupt file, or a model whose inputs or outputs do not fit.
+  """
+  from tfhull.models import inference  # pylint: disable=import-outside-toplevel
+  path = file_path(spec)
+  if path is None:
+    raise UserError(f"model spec {spec!r} names no file; use keras:PATH")
+  model = inference.load(path, strategy=strategy)
+  want = tuple(int(d) for d in input_shape)
+  if tuple(model.input_shape[1:]) != want:
+    raise UserError(f"--model={spec}: the model takes inputs {tuple(model.input_shape[1:])}, the "
+                    f"dataset has {want}; use the dataset the model was trained on")
+  if tuple(model.output_shape[1:]) != (int(num_classes),):
+    raise UserError(f"--model={spec}: the model outputs {tuple(model.output_shape[1:])}, the "
+                    f"dataset has {num_classes} classes; it must output one logit per class")
+  return model
+
+
+def file_sha256(path: str) -> str:
+  """sha256 of a model file (local or gs://), so the cache key follows the file's content."""
+  import hashlib  # pylint: disable=import-outside-toplevel
+  import os  # pylint: disable=import-outside-toplevel
+  if "://" in path:  # gs:// and friends through tf.io.gfile; local files without TensorFlow.
+    from tfhull import io  # pylint: disable=import-outside-toplevel
+    if not io.exists(path):
+      raise UserError(f"model file {path} does not exist; check --model=keras:PATH")
+    return hashlib.sha256(io.read_bytes(path)).hexdigest()
+  if not os.path.isfile(path):
+    raise UserError(f"model file {path} does not exist; check --model=keras:PATH")
+  h = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return h.hexdigest()
 
 
 @dataclasses.dataclass(frozen=True)

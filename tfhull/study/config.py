@@ -69,6 +69,10 @@ class TrainStepConfig:
   def key(self, replicas: int = 1) -> dict:
     """The cache key: the spec, the regime, and the global batch (per-replica batch x replicas)
     with the replica count, since both change the optimisation."""
+    from tfhull.models import registry  # pylint: disable=import-outside-toplevel
+    path = registry.file_path(self.model)
+    if path is not None:  # keras:PATH is not trained: the file's content is the whole key.
+      return {"model": self.model, "model_sha256": registry.file_sha256(path)}
     t = _asdict(self.training)
     return {"model": self.model, **t, "replicas": int(replicas),
             "global_batch": int(t["batch_size"]) * int(replicas)}
@@ -77,6 +81,11 @@ class TrainStepConfig:
     from tfhull import models  # pylint: disable=import-outside-toplevel
     self.training.check()
     models.parse_spec(self.model)
+    path = models.file_path(self.model)
+    if path is not None and "://" not in path:
+      import os  # pylint: disable=import-outside-toplevel
+      if not os.path.isfile(path):
+        raise UserError(f"--model={self.model}: no such file {path}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,7 +275,9 @@ class StudyConfig:
     for step in steps:
       getattr(self, step).check()
     batch = self.train.training.batch_size
-    if "train" in steps and self.data.train_size and batch > self.data.train_size:
+    from tfhull.models import registry  # pylint: disable=import-outside-toplevel
+    trains = registry.file_path(self.train.model) is None  # keras:PATH is not trained.
+    if "train" in steps and trains and self.data.train_size and batch > self.data.train_size:
       raise UserError(f"--batch_size={batch} exceeds --train_size={self.data.train_size}: no "
                       "full batch to train on; lower --batch_size")
     import tfhull.data  # pylint: disable=import-outside-toplevel
@@ -310,7 +321,7 @@ def check_shape(cfg: "StudyConfig", shape: Tuple[int, ...], steps) -> None:
                     "features; check the file")
   if "train" in steps:
     name, _ = registry.parse_spec(cfg.train.model)
-    if registry.REGISTRY[name].image_only and len(shape) != 3:
+    if name in registry.REGISTRY and registry.REGISTRY[name].image_only and len(shape) != 3:
       raise UserError(f"--model={cfg.train.model} needs images (H, W, C), but --dataset="
                       f"{cfg.data.dataset} has inputs of shape {shape}; use mlp or linear")
   if "attack" in steps:

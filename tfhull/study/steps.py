@@ -58,6 +58,8 @@ def train(node, cfg, inputs, out_dir, work_dir) -> dict:
   from tfhull import models  # pylint: disable=import-outside-toplevel
   from tfhull import training  # pylint: disable=import-outside-toplevel
   ds = tfhull.data.load(inputs["data"].uri)
+  if models.file_path(cfg.train.model) is not None:
+    return _imported_model(cfg, ds, out_dir)
   result = training.train(cfg.train.model, ds, cfg.train.training, strategy=strategy(cfg.run),
                           work_dir=work_dir, tensorboard_dir=io.join(out_dir, "tensorboard"),
                           verbose=1 if sys.stdout.isatty() else 2,
@@ -70,6 +72,39 @@ def train(node, cfg, inputs, out_dir, work_dir) -> dict:
           "num_classes": ds.num_classes, "n_train": len(ds.x_train),
           "headline": ["params", "params_per_example", "train_accuracy", "test_accuracy",
                        "epochs_run"]}
+
+
+def _imported_model(cfg, ds, out_dir) -> dict:
+  """The train step for `--model=keras:PATH`: no training; the file's model (safe_mode=True),
+  checked against the data, evaluated and copied into the Model artifact, with its sha256."""
+  import time  # pylint: disable=import-outside-toplevel
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull import models  # pylint: disable=import-outside-toplevel
+  from tfhull import training  # pylint: disable=import-outside-toplevel
+  start = time.time()
+  spec, strat = cfg.train.model, strategy(cfg.run)
+  path = models.file_path(spec)
+  sha = models.file_sha256(path)
+  model = models.load_file(spec, ds.input_shape, ds.num_classes, strategy=strat)
+  io.write_bytes(io.join(out_dir, models.MODEL_FILE), io.read_bytes(path))
+  io.write_json(io.join(out_dir, "history.json"), {})
+  kw = dict(batch_size=cfg.train.training.batch_size, strategy=strat)
+  train_m = training.evaluate(model, ds.x_train, ds.y_train, **kw)
+  test_m = training.evaluate(model, ds.x_test, ds.y_test, **kw)
+  rep = models.parameter_report(model, len(ds.x_train), ds.num_classes)
+  logging.info("train: imported %s (sha256 %s): train accuracy %.4f, test accuracy %.4f",
+               path, sha[:12], train_m["accuracy"], test_m["accuracy"])
+  return {"model": model.name, "imported_from": path, "model_sha256": sha,
+          "params": rep.params, "params_per_example": rep.ratio_to_samples,
+          "params_per_constraint": rep.ratio_to_constraints,
+          "train_accuracy": train_m["accuracy"], "train_loss": train_m["loss"],
+          "test_accuracy": test_m["accuracy"], "test_loss": test_m["loss"],
+          "interpolated": train_m["accuracy"] == 1.0, "epochs_run": 0,
+          "layers": models.layer_names(model), "train_seconds": round(time.time() - start, 3),
+          "model_spec": spec, "input_shape": list(ds.input_shape),
+          "num_classes": ds.num_classes, "n_train": len(ds.x_train),
+          "headline": ["imported_from", "model_sha256", "params", "train_accuracy",
+                       "test_accuracy"]}
 
 
 def attack(node, cfg, inputs, out_dir) -> dict:
@@ -97,6 +132,7 @@ def attack(node, cfg, inputs, out_dir) -> dict:
                          for n, d in worst.items()},
           "median_minimal_l2": {k: v["l2"]["median"] for k, v in minimal.items()},
           "headline": ["samples", "clean_accuracy", "worst_case", "median_minimal_l2",
+                       *(["minimal_not_found"] if "minimal_not_found" in result.metrics else []),
                        "warnings"]}
 
 
