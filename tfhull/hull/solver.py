@@ -171,6 +171,10 @@ class SolverConfig:
   gram_state: bool = True        # Restricted-solve refreshes in Gram space (False: p-space).
   compact: bool = True           # Converged queries leave the batch: the device state shrinks
                                  # to a quarter when at most a quarter of its queries are live.
+  adaptive_working_set: bool = True  # Gram-space working sets start at min(K, 4m) slots and
+                                 # double (up to K) when a live query has no free slot for its
+                                 # new atoms: insertion and restricted-solve costs follow the
+                                 # support size, not K (per-class hulls: small supports).
   dtype: str = "float32"         # Compute dtype: float32 or float64.
   progress: Optional[bool] = None  # tqdm bar (queries, batches, passes, live queries) on stderr:
                                  # True always, False never, None once a solve has run
@@ -489,9 +493,11 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   floor = 10.0 * rounding * (norm_x + max_norm_a)
   abs_tol = np.maximum(cfg.abs_tol if cfg.abs_tol is not None else 1e-4 * d_nn, floor)
 
-  slots = backend.to_device(np.full((bsz, k), -1, np.int32))
-  gram = backend.to_device(np.zeros((bsz, k, k), dt))
-  alpha0 = np.zeros((bsz, k), dt)
+  # kk: the device state's current working-set width (grows up to k, see `adaptive_working_set`).
+  kk = min(k, max(4 * m, 32)) if cfg.gram_state and cfg.adaptive_working_set else k
+  slots = backend.to_device(np.full((bsz, kk), -1, np.int32))
+  gram = backend.to_device(np.zeros((bsz, kk, kk), dt))
+  alpha0 = np.zeros((bsz, kk), dt)
   x_dev = backend.to_device(x32)
   if cfg.gram_state:
     vecs = gram  # Unused by the Gram-space kernels (a placeholder argument).
@@ -510,10 +516,12 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   res = {
       "lower_bound": np.zeros(bsz), "normal": np.zeros((bsz, d)), "offset": np.zeros(bsz),
       # Start from the warm start, so padding rows (never active) are well-formed too.
-      "slots": backend.to_numpy(slots).astype(np.int64), "alpha": alpha0.astype(np.float64),
+      "slots": np.full((bsz, k), -1, np.int64), "alpha": np.zeros((bsz, k)),
       "passes": np.ones(bsz, np.int64), "iterations": np.zeros(bsz, np.int64),
       "nearest_index": nearest, "nearest_distance": d_nn, "abs_tol": abs_tol,
   }
+  res["slots"][:, :kk] = backend.to_numpy(slots)
+  res["alpha"][:, :kk] = alpha0
   inner_rel = backend.to_device(np.asarray(0.25 * cfg.rel_tol, dt))
   # The working view: `rows` (b,) are the batch rows held by the device state, `live` those still
   # being solved. Converged queries leave it: when at most a quarter is live, the state is
@@ -574,8 +582,10 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
     relgap = np.where(ub > 0, (ub - lower) / np.maximum(ub, 1e-300), 0.0)
     done = np.logical_or(relgap <= margin * cfg.rel_tol, ub <= margin * abs_tol[rows])
     tgt = rows[live]
-    res["slots"][tgt] = backend.to_numpy(slots).astype(np.int64)[live]
-    res["alpha"][tgt] = backend.to_numpy(alpha).astype(np.float64)[live]
+    slots_np = backend.to_numpy(slots).astype(np.int64)
+    alpha_np = backend.to_numpy(alpha).astype(np.float64)
+    res["slots"][tgt, :kk] = slots_np[live]
+    res["alpha"][tgt, :kk] = alpha_np[live]
     res["passes"][tgt] += 1
     res["iterations"][tgt] += backend.to_numpy(its).astype(np.int64)[live]
     live = np.logical_and(live, ~done)
@@ -584,6 +594,15 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
     rp = (w * (xv - r)).sum(1)  # <r, p>: atoms scoring above it improve the objective.
     vals, idx = vals[:, :m], idx[:, :m]
     ok = np.logical_and(vals > rp[:, None], live[:, None])
+    if kk < k:
+      free = np.logical_or(slots_np < 0, alpha_np <= 0).sum(1)
+      if np.any(np.logical_and(live, free < ok.sum(1))):  # Some query's new atoms do not fit.
+        grow = min(k, 2 * kk) - kk
+        slots = backend.to_device(np.pad(slots_np.astype(np.int32), ((0, 0), (0, grow)),
+                                         constant_values=-1))
+        gram = backend.to_device(np.pad(backend.to_numpy(gram), ((0, 0), (0, grow), (0, grow))))
+        alpha = backend.to_device(np.pad(alpha_np.astype(dt), ((0, 0), (0, grow))))
+        kk += grow
     if cfg.gram_state:
       slots, gram = insert(slots, gram, alpha, idx, ok, x_dev)
       vecs = gram
