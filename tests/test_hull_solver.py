@@ -312,10 +312,10 @@ def test_per_class_equals_separate_solves_and_adaptive_working_set_equals_full_w
   on each class's points with the full K-slot working set: same verdicts, distances within the
   tolerance, the same work (passes) or less (Frank-Wolfe steps)."""
   rng = np.random.default_rng(12)
-  d, per = 96, 150
+  d, per = 80, 100
   points = np.concatenate([rng.standard_normal((per, d)) + 4 * c for c in range(3)])
   labels = np.repeat(np.arange(3), per)
-  inside = np.stack([rng.dirichlet(np.ones(90)) @ points[labels == c][:90] for c in range(3)])
+  inside = np.stack([rng.dirichlet(np.ones(80)) @ points[labels == c][:80] for c in range(3)])
   queries = np.concatenate([inside, points[::per // 2][:3] + 2 * rng.standard_normal((3, d))])
   qlabels = np.array([0, 1, 2, 0, 1, 2])
   pc = hull.per_class_distances(points, labels, queries, qlabels, progress=False)
