@@ -69,6 +69,9 @@ def test_lower_bound_is_the_running_maximum_over_passes(monkeypatch):
   monkeypatch.setattr(solver, "_pass_lower_bound", weakened)
   res = hull.project_onto_hull(points, queries, rel_tol=1e-9, max_passes=4)
   assert len(seen) >= 2
+  # Passes see the scale-normalised problem: bounds in units of 2^e.
+  e = solver._scale_exponent(points, points.mean(0), queries, "float32")  # pylint: disable=protected-access
+  seen = [np.ldexp(s, e) for s in seen]
   best = np.max(np.stack(seen), axis=0)[:len(queries)]
   np.testing.assert_allclose(res.lower_bound, np.minimum(np.maximum(best, 0), res.upper_bound))
   assert np.all(res.lower_bound > seen[-1][:len(queries)])  # Not the last pass's.
@@ -151,7 +154,8 @@ def test_lower_bound_holds_under_injected_pricing_error(monkeypatch):
   assert injected and max(injected) > 0  # The error changed some candidate lists.
   exact = _exact(points, queries)
   # Every pass's bound on its own (before the final clamp to the upper bound) is valid.
-  assert np.all(np.stack(passes) <= exact * (1 + 1e-9) + 1e-12)
+  e = solver._scale_exponent(points, points.mean(0, dtype=np.float64), queries, "float32")  # pylint: disable=protected-access
+  assert np.all(np.ldexp(np.stack(passes), e) <= exact * (1 + 1e-9) + 1e-12)
   assert np.all(res.lower_bound <= exact * (1 + 1e-9) + 1e-12)
   assert np.all(exact <= res.upper_bound * (1 + 1e-9) + 1e-12)
   assert np.all(res.lower_bound <= res.upper_bound)
@@ -168,3 +172,47 @@ def test_lower_bound_never_exceeds_upper_bound(dtype):
   assert np.all(res.lower_bound <= res.upper_bound)
   exact = _exact(points, queries)
   assert np.all(res.lower_bound <= exact * (1 + 1e-9) + 1e-15)
+
+
+def test_certificate_holds_at_every_scale_in_float32():
+  """Issue 16: the whole problem scaled by 1e-20 ... 1e15 (float32 inputs, default float32
+  compute). The solver normalises scale internally (a power of two, exact), so lower <= true <=
+  upper must hold against a float64 Wolfe solve of the unscaled problem, with finite weights and
+  the same verdicts at every scale: convex combinations inside, far points outside."""
+  rng = np.random.default_rng(16)
+  base = rng.standard_normal((120, 8))
+  inside = np.concatenate([rng.dirichlet(np.ones(6), size=3) @ base[:6],
+                           0.5 * base[10:11] + 0.5 * base[20:21]])
+  outside = np.concatenate([3 * rng.standard_normal((3, 8)), base[30:31] + 0.3])
+  queries = np.concatenate([inside, outside])
+  for scale in (1e-20, 1e-17, 1e-10, 1.0, 1e11, 1e12, 1e15):
+    a32 = (base * scale).astype(np.float32)
+    x32 = (queries * scale).astype(np.float32)
+    # The exact distance of the float32 problem as given, solved at unit scale in float64.
+    true = scale * _exact(a32.astype(np.float64) / scale, x32.astype(np.float64) / scale)
+    res = hull.project_onto_hull(a32, x32, progress=False)
+    slack = 1e-12 * scale
+    assert np.all(res.lower_bound <= true + slack), scale
+    assert np.all(true <= res.upper_bound + slack), scale
+    assert np.all(res.lower_bound <= res.upper_bound), scale
+    assert np.all(np.isfinite(res.weights)) and np.all(res.weights >= 0), scale
+    np.testing.assert_allclose(res.weights.sum(1), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(res.verdict, [solver.INSIDE] * 4 + [solver.OUTSIDE] * 4,
+                                  err_msg=f"scale {scale}")
+    np.testing.assert_allclose(res.distance[4:], true[4:], rtol=2e-4, err_msg=f"scale {scale}")
+    assert np.all(res.distance[:4] <= 1e-5 * scale)
+    sep = a32.astype(np.float64) @ res.hyperplane_normal[4:].T  # Outside: the plane separates.
+    assert np.all(sep <= res.hyperplane_offset[None, 4:] * (1 + 1e-9) + 1e-9 * scale)
+
+
+def test_out_of_range_scales_raise_one_line_user_errors():
+  from tfhull.errors import UserError  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(17)
+  points = rng.standard_normal((50, 4)).astype(np.float32)
+  far = np.full((1, 4), 1e15, np.float32)  # 1e15 x the points' spread: beyond float32's range.
+  with pytest.raises(UserError, match="farther from the points' mean") as err:
+    hull.project_onto_hull(points, far, progress=False)
+  assert isinstance(err.value, ValueError) and "\n" not in str(err.value)
+  huge = rng.standard_normal((50, 4)) * 1e300  # float64 spread beyond [1e-280, 1e280].
+  with pytest.raises(UserError, match="accepted range"):
+    hull.project_onto_hull(huge, huge[:2], progress=False)

@@ -304,3 +304,29 @@ def test_low_dimensional_inside_points_are_certified_by_the_exact_polish():
   exact = np.array([reference.min_norm_point(points, q).distance for q in outside_q])
   assert np.all(res.lower_bound[64:] <= exact * (1 + 1e-9) + 1e-12)
   assert np.all(exact <= res.upper_bound[64:] * (1 + 1e-9) + 1e-12)
+
+
+def test_per_class_equals_separate_solves_and_adaptive_working_set_equals_full_width():
+  """Issue 12, per-class cost: working sets start at min(K, 4m) slots and grow on demand, which
+  makes per-class hulls (small supports) cheap. The per-class result must equal separate solves
+  on each class's points with the full K-slot working set: same verdicts, distances within the
+  tolerance, the same work (passes) or less (Frank-Wolfe steps)."""
+  rng = np.random.default_rng(12)
+  d, per = 80, 100
+  points = np.concatenate([rng.standard_normal((per, d)) + 4 * c for c in range(3)])
+  labels = np.repeat(np.arange(3), per)
+  inside = np.stack([rng.dirichlet(np.ones(80)) @ points[labels == c][:80] for c in range(3)])
+  queries = np.concatenate([inside, points[::per // 2][:3] + 2 * rng.standard_normal((3, d))])
+  qlabels = np.array([0, 1, 2, 0, 1, 2])
+  pc = hull.per_class_distances(points, labels, queries, qlabels, progress=False)
+  for c in range(3):
+    full = hull.project_onto_hull(points[labels == c], queries, adaptive_working_set=False,
+                                  progress=False)
+    np.testing.assert_array_equal(pc.verdict[:, c], full.verdict)
+    np.testing.assert_allclose(pc.upper_bound[:, c], full.upper_bound, rtol=2e-4, atol=1e-6)
+    assert np.all(pc.lower_bound[:, c] <= full.upper_bound * (1 + 1e-9))
+    assert np.all(full.lower_bound <= pc.upper_bound[:, c] * (1 + 1e-9))
+  adaptive = hull.project_onto_hull(points[labels == 2], queries, progress=False)
+  np.testing.assert_array_equal(adaptive.verdict, full.verdict)
+  assert adaptive.passes.sum() <= full.passes.sum() + 2  # The same work, in fewer slots.
+  assert adaptive.nnz.max() > 64, adaptive.nnz  # The inside query's support outgrew 64 slots.

@@ -22,6 +22,10 @@ roundoff of the compute dtype; any summation order) and the rounding of the stor
 float64 allowance of the same form covers the host-side arithmetic. The lower bound is the
 running maximum over passes, and never exceeds the upper bound.
 
+Scale: points and queries are centred on the points' mean and multiplied by 2^-e (largest centred
+point norm in [1/2, 1)); exact, so every bound scales back exactly by 2^e. Inputs outside the
+accepted range (docs/solver.md, "Scale") raise `HullScaleError` (a UserError), one line.
+
 Verdict per query (mutually exclusive, `HullResult.verdict`): OUTSIDE when the lower bound is
 positive (certified, with the separating hyperplane), else INSIDE when the upper bound is at most
 abs_tol (witnessed by the weights), else UNDETERMINED.
@@ -34,8 +38,13 @@ from typing import Any, Optional
 from absl import logging
 import numpy as np
 
+from tfhull.errors import UserError
 from tfhull.hull import backend
 from tfhull.hull import kernels
+
+
+class HullScaleError(UserError, ValueError):
+  """Coordinates outside the range the solver accepts (docs/solver.md, "Scale"); one line."""
 
 
 # Verdict codes (`HullResult.verdict`, int8; saved as such by `tfhull.hull.saved.measure`).
@@ -162,6 +171,10 @@ class SolverConfig:
   gram_state: bool = True        # Restricted-solve refreshes in Gram space (False: p-space).
   compact: bool = True           # Converged queries leave the batch: the device state shrinks
                                  # to a quarter when at most a quarter of its queries are live.
+  adaptive_working_set: bool = True  # Gram-space working sets start at min(K, 4m) slots and
+                                 # double (up to K) when a live query has no free slot for its
+                                 # new atoms: insertion and restricted-solve costs follow the
+                                 # support size, not K (per-class hulls: small supports).
   dtype: str = "float32"         # Compute dtype: float32 or float64.
   progress: Optional[bool] = None  # tqdm bar (queries, batches, passes, live queries) on stderr:
                                  # True always, False never, None once a solve has run
@@ -333,10 +346,18 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
   q = x.shape[0]
   eps = float(np.finfo(cfg.dtype).eps)
   mu = a.mean(axis=0, dtype=np.float64)
+  # Scale normalisation: the solver works on (a_i - mu) 2^-e and (x - mu) 2^-e, with e chosen so
+  # the largest centred point norm lies in [1/2, 1). Scaling by a power of two is exact in
+  # floating point, so the normalised problem is the centred one up to a factor 2^e, every
+  # rounding bound (relative) carries over unchanged, and distances and bounds scale back exactly.
+  e = _scale_exponent(a, mu, x, cfg.dtype)
+  view = _Centred(a, mu, e)
   a_c = np.empty((n, d), dtype=cfg.dtype)
   for s in range(0, n, 65536):  # Centre in float64, block by block (bounded temporaries).
-    a_c[s:s + 65536] = a[s:s + 65536].astype(np.float64) - mu
+    a_c[s:s + 65536] = view[s:s + 65536]
   max_norm_a = float(np.sqrt((a_c.astype(np.float64) ** 2).sum(1).max()))
+  if cfg.abs_tol is not None:
+    cfg = dataclasses.replace(cfg, abs_tol=float(np.ldexp(cfg.abs_tol, -e)))
   m = min(cfg.atoms_per_pass, n)
   k = max(min(cfg.working_set_size, _pow2(n)), m)
   b = max(1, min(cfg.batch_size, q))
@@ -370,8 +391,8 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
         bar.set_postfix_str(f"batch {i + 1}/{n_batches} pass {p}/{cfg.max_passes} "
                             f"live {live}", refresh=False)
         bar.update(0)
-    res = _solve_batch(a, a_c, mu, xb - mu, real, pricer, insert, combine, solve, cfg, m, k, eps,
-                       max_norm_a, on_pass)
+    res = _solve_batch(view, a_c, np.zeros(d), np.ldexp(xb - mu, -e), real, pricer, insert,
+                       combine, solve, cfg, m, k, eps, max_norm_a, on_pass)
     out.put(rows, {key: val[real] for key, val in res.items()})
     if bar is not None:
       done = rows.stop
@@ -382,7 +403,67 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
       bar.update(rows.stop - rows.start)
   if bar is not None:
     bar.close()
-  return out.result(mu, cfg.rel_tol)
+  return out.result(mu, e, cfg.rel_tol)
+
+
+# Accepted scales (docs/solver.md, "Scale"). The normalisation exponent e (largest centred point
+# norm 2^e, to a factor 2) must keep results and their rounding bounds in the normal float64
+# range; and queries may lie at most _MAX_QUERY_RATIO[dtype] times farther from the points' mean
+# than the largest centred point norm (beyond, the float32 working-set Gram matrices, whose entries
+# grow as the squared ratio, overflow or lose every digit).
+_MAX_EXPONENT = 930  # 2^930 ~ 1e280.
+_MAX_QUERY_RATIO = {"float32": 2.0 ** 40, "float64": 2.0 ** 100}
+
+
+def _scale_exponent(a: np.ndarray, mu: np.ndarray, x: np.ndarray, dtype: str) -> int:
+  """e with max_i |a_i - mu| 2^-e in [1/2, 1) (the queries' norms where all points coincide).
+
+  Raises HullScaleError (one line) where the coordinates lie outside the accepted range."""
+  def max_norm(arr):
+    best = 0.0
+    for s in range(0, arr.shape[0], 65536):
+      blk = arr[s:s + 65536].astype(np.float64) - mu
+      top = float(np.abs(blk).max(initial=0.0))
+      if not np.isfinite(top):
+        raise HullScaleError("coordinates overflow float64 after centring on the points' mean; "
+                             "rescale the data (e.g. divide by its largest magnitude)")
+      if top > 0:  # Prescale by a power of two, so the norms cannot overflow.
+        f = math.frexp(top)[1]
+        best = max(best, math.ldexp(float(np.sqrt((np.ldexp(blk, -f) ** 2).sum(1).max())), f))
+    return best
+  spread = max_norm(a)
+  reach = max_norm(x)
+  if spread == 0.0:  # One distinct point: its distance to the queries sets the scale.
+    spread = reach if reach > 0 else 1.0
+  if not np.isfinite(spread):
+    raise HullScaleError("point norms overflow float64; rescale the data")
+  e = math.frexp(spread)[1]
+  if abs(e) > _MAX_EXPONENT:
+    raise HullScaleError(f"the points' spread {spread:.3g} (largest norm about their mean) is "
+                         f"outside the accepted range [1e-280, 1e280]; rescale the data")
+  ratio = reach / spread
+  if ratio > _MAX_QUERY_RATIO[dtype]:
+    raise HullScaleError(
+        f"queries lie up to {ratio:.3g} times farther from the points' mean than the points' "
+        f"spread ({spread:.3g}); {dtype} accepts up to {_MAX_QUERY_RATIO[dtype]:.3g}: drop such "
+        "far queries (their distance is about their distance to the mean) or use dtype='float64'")
+  return e
+
+
+class _Centred:
+  """The normalised points (a_i - mu) 2^-e as float64 rows, read on demand (`view[rows]`).
+
+  Scaling by a power of two is exact, so the rows differ from a_i - mu by the factor only."""
+
+  def __init__(self, a: np.ndarray, mu: np.ndarray, e: int):
+    self.a, self.mu, self.e = a, mu, int(e)
+    self.shape = a.shape
+
+  def __getitem__(self, rows) -> np.ndarray:
+    return np.ldexp(self.a[rows].astype(np.float64) - self.mu, -self.e)
+
+  def __len__(self) -> int:
+    return self.shape[0]
 
 
 def _progress_bar(cfg: SolverConfig, total: int, desc: str):
@@ -412,9 +493,11 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   floor = 10.0 * rounding * (norm_x + max_norm_a)
   abs_tol = np.maximum(cfg.abs_tol if cfg.abs_tol is not None else 1e-4 * d_nn, floor)
 
-  slots = backend.to_device(np.full((bsz, k), -1, np.int32))
-  gram = backend.to_device(np.zeros((bsz, k, k), dt))
-  alpha0 = np.zeros((bsz, k), dt)
+  # kk: the device state's current working-set width (grows up to k, see `adaptive_working_set`).
+  kk = min(k, max(4 * m, 32)) if cfg.gram_state and cfg.adaptive_working_set else k
+  slots = backend.to_device(np.full((bsz, kk), -1, np.int32))
+  gram = backend.to_device(np.zeros((bsz, kk, kk), dt))
+  alpha0 = np.zeros((bsz, kk), dt)
   x_dev = backend.to_device(x32)
   if cfg.gram_state:
     vecs = gram  # Unused by the Gram-space kernels (a placeholder argument).
@@ -433,10 +516,12 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   res = {
       "lower_bound": np.zeros(bsz), "normal": np.zeros((bsz, d)), "offset": np.zeros(bsz),
       # Start from the warm start, so padding rows (never active) are well-formed too.
-      "slots": backend.to_numpy(slots).astype(np.int64), "alpha": alpha0.astype(np.float64),
+      "slots": np.full((bsz, k), -1, np.int64), "alpha": np.zeros((bsz, k)),
       "passes": np.ones(bsz, np.int64), "iterations": np.zeros(bsz, np.int64),
       "nearest_index": nearest, "nearest_distance": d_nn, "abs_tol": abs_tol,
   }
+  res["slots"][:, :kk] = backend.to_numpy(slots)
+  res["alpha"][:, :kk] = alpha0
   inner_rel = backend.to_device(np.asarray(0.25 * cfg.rel_tol, dt))
   # The working view: `rows` (b,) are the batch rows held by the device state, `live` those still
   # being solved. Converged queries leave it: when at most a quarter is live, the state is
@@ -497,8 +582,10 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
     relgap = np.where(ub > 0, (ub - lower) / np.maximum(ub, 1e-300), 0.0)
     done = np.logical_or(relgap <= margin * cfg.rel_tol, ub <= margin * abs_tol[rows])
     tgt = rows[live]
-    res["slots"][tgt] = backend.to_numpy(slots).astype(np.int64)[live]
-    res["alpha"][tgt] = backend.to_numpy(alpha).astype(np.float64)[live]
+    slots_np = backend.to_numpy(slots).astype(np.int64)
+    alpha_np = backend.to_numpy(alpha).astype(np.float64)
+    res["slots"][tgt, :kk] = slots_np[live]
+    res["alpha"][tgt, :kk] = alpha_np[live]
     res["passes"][tgt] += 1
     res["iterations"][tgt] += backend.to_numpy(its).astype(np.int64)[live]
     live = np.logical_and(live, ~done)
@@ -507,6 +594,15 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
     rp = (w * (xv - r)).sum(1)  # <r, p>: atoms scoring above it improve the objective.
     vals, idx = vals[:, :m], idx[:, :m]
     ok = np.logical_and(vals > rp[:, None], live[:, None])
+    if kk < k:
+      free = np.logical_or(slots_np < 0, alpha_np <= 0).sum(1)
+      if np.any(np.logical_and(live, free < ok.sum(1))):  # Some query's new atoms do not fit.
+        grow = min(k, 2 * kk) - kk
+        slots = backend.to_device(np.pad(slots_np.astype(np.int32), ((0, 0), (0, grow)),
+                                         constant_values=-1))
+        gram = backend.to_device(np.pad(backend.to_numpy(gram), ((0, 0), (0, grow), (0, grow))))
+        alpha = backend.to_device(np.pad(alpha_np.astype(dt), ((0, 0), (0, grow))))
+        kk += grow
     if cfg.gram_state:
       slots, gram = insert(slots, gram, alpha, idx, ok, x_dev)
       vecs = gram
@@ -598,21 +694,32 @@ class _RoundingBounds:
     points), bounded with the largest stored norm.
   host: the float64 rescoring and <w, x - mu> on the host: gamma_{d+2}(u64) |w| (|x - mu| +
     max_i |a_i - mu|) per query (B,).
+  floor: absolute (not per unit |w|) allowance for underflow: Higham's bounds hold for normal
+    numbers; each of the d products and partial sums that underflows adds at most the smallest
+    subnormal eta, and each stored coordinate rounded to a subnormal adds eta |w_j| (the sqrt(d)
+    eta term in `price`). Negligible after scale normalisation (points of norm ~1), but kept so
+    the bound holds for any input.
   """
   price: float
   host: np.ndarray
+  floor: float = 0.0
 
   def __init__(self, d: int, dtype: str, max_norm_a: float, norm_x: np.ndarray):
     u = float(np.finfo(dtype).eps) / 2
     u64 = float(np.finfo(np.float64).eps) / 2
     a_max = max_norm_a * (1.0 + 4 * u)  # Covers both the stored and the exact centred norms.
-    object.__setattr__(self, "price", (gamma(d, u) + u) * a_max * (1.0 + 4 * u64))
+    eta = float(np.finfo(dtype).smallest_subnormal)
+    eta64 = float(np.finfo(np.float64).smallest_subnormal)
+    object.__setattr__(self, "price", ((gamma(d, u) + u) * a_max + math.sqrt(d) * eta)
+                       * (1.0 + 4 * u64))
     object.__setattr__(self, "host", gamma(d + 2, u64) * 2.0 * (norm_x + a_max))
+    object.__setattr__(self, "floor", 4.0 * (d + 2) * (eta + eta64))
 
   def take(self, rows: np.ndarray) -> "_RoundingBounds":
     out = object.__new__(_RoundingBounds)
     object.__setattr__(out, "price", self.price)
     object.__setattr__(out, "host", self.host[rows])
+    object.__setattr__(out, "floor", self.floor)
     return out
 
 
@@ -665,17 +772,17 @@ def _pass_lower_bound(a, mu, xc, w, vals, idx, bounds: _RoundingBounds, rescore=
   bool` picks queries to rescore over all points in float64 when the allowance binds.
   """
   rn = np.linalg.norm(w, axis=1)
-  top, cand_top = certified_max(a, mu, w, vals, idx, bounds.price * rn)
+  top, cand_top = certified_max(a, mu, w, vals, idx, bounds.price * rn + bounds.floor)
   if rescore is not None:
     # Queries whose bound is limited only by the rounding allowance of the unlisted points:
     # with the candidates' exact max alone they would meet their stopping rule. One float64 pass
     # over all points settles them (exactly, up to the float64 allowance).
     wx = (w * xc).sum(1)
-    lb_cand = (wx - cand_top - bounds.host * rn) / np.maximum(rn, 1e-300)
+    lb_cand = (wx - cand_top - bounds.host * rn - bounds.floor) / np.maximum(rn, 1e-300)
     rows = np.nonzero(rescore(lb_cand) & (top > cand_top))[0]
     if len(rows):
       top[rows] = exact_max(a, mu, w[rows])
-  num = (w * xc).sum(1) - top - bounds.host * rn
+  num = (w * xc).sum(1) - top - bounds.host * rn - bounds.floor
   lb = num / np.maximum(rn, 1e-300)
   lb = np.where(lb > 0, lb * (1.0 - 1e-14), lb)  # The division's own rounding.
   return np.where(rn > 0, lb, -np.inf), top, rn
@@ -727,11 +834,15 @@ class _Outputs:
     self.converged[rows] = res["converged"]
     self.passes[rows] = res["passes"]
 
-  def result(self, mu: np.ndarray, rel_tol: float) -> HullResult:
+  def result(self, mu: np.ndarray, e: int, rel_tol: float) -> HullResult:
+    """Assembles the batches' normalised results, scaled back by 2^e (exact) and shifted by mu."""
     def cat(key, shape, dtype):
       if not self.parts:
         return np.zeros(shape, dtype)
       return np.concatenate([p[key] for p in self.parts]).astype(dtype)
+
+    def back(v):  # Exact (a power of two) unless the result leaves the normal float64 range.
+      return np.ldexp(v, e)
     q, d = self.q, self.d
     alpha = cat("alpha", (q, 1), np.float64)
     slots = cat("slots", (q, 1), np.int64)
@@ -742,21 +853,31 @@ class _Outputs:
     width = max(int(nnz.max()) if q else 1, 1)
     alpha, slots = alpha[:, :width], slots[:, :width]
     slots = np.where(alpha > 0, slots, -1)
-    ub = cat("upper_bound", (q,), np.float64)
-    lb = cat("lower_bound", (q,), np.float64)
+    ub = back(cat("upper_bound", (q,), np.float64))
+    lb = back(cat("lower_bound", (q,), np.float64))
+    # A lower bound that became subnormal may have been rounded up: keep only normal ones.
+    lb = np.where(lb >= np.finfo(np.float64).tiny, lb, 0.0)
+    lb = np.minimum(lb, ub)
     normal = cat("normal", (q, d), np.float64)
-    tol = cat("abs_tol", (q,), np.float64)
+    tol = back(cat("abs_tol", (q,), np.float64))
     verdict = verdicts(lb, ub, tol)
-    return HullResult(
+    out = dict(
         distance=ub, lower_bound=lb, upper_bound=ub, rel_gap=cat("rel_gap", (q,), np.float64),
         outside=verdict == OUTSIDE, inside=verdict == INSIDE, verdict=verdict,
         converged=cat("converged", (q,), bool),
-        projection=cat("projection", (q, d), np.float64) + mu, support=slots, weights=alpha,
+        projection=back(cat("projection", (q, d), np.float64)) + mu, support=slots, weights=alpha,
         nnz=nnz, nearest_index=cat("nearest_index", (q,), np.int64),
-        nearest_distance=cat("nearest_distance", (q,), np.float64),
-        hyperplane_normal=normal, hyperplane_offset=cat("offset", (q,), np.float64) + normal @ mu,
+        nearest_distance=back(cat("nearest_distance", (q,), np.float64)),
+        hyperplane_normal=normal,
+        hyperplane_offset=back(cat("offset", (q,), np.float64)) + normal @ mu,
         abs_tol=tol, passes=cat("passes", (q,), np.int64),
         iterations=cat("iterations", (q,), np.int64), rel_tol=rel_tol)
+    for key in ("distance", "lower_bound", "weights", "projection", "nearest_distance",
+                "hyperplane_normal", "hyperplane_offset"):
+      if not np.all(np.isfinite(out[key])):
+        raise HullScaleError(f"the solver produced non-finite {key.replace('_', ' ')} "
+                             f"(scale 2^{e}); rescale the data towards unit norm and retry")
+    return HullResult(**out)
 
 
 def _report_unconverged(res: HullResult, max_passes: int) -> None:
