@@ -67,6 +67,38 @@ def test_pgd_matches_cleverhans_and_accepts_per_example_eps(setup):
   assert np.all(_norm(adv, x, "inf") <= eps * (1 + 1e-5))
 
 
+def test_pgd_random_start_follows_the_seed_under_xla(setup):
+  """The random start is drawn statelessly from (seed, batch position): XLA honours the seed
+  (stateful draws ignore it there), the same seed repeats, another seed differs."""
+  _, x, y, fn = setup
+  runs = {}
+  for seed in (0, 0, 1):
+    cfg = attacks.IterativeConfig(steps=0, seed=seed)  # Zero steps: the start itself.
+    step = attacks.make_step("pgd", fn, "2", cfg)
+    runs.setdefault(seed, []).append(attacks.run_batched(step, x, y, 0.5, batch_size=32))
+  np.testing.assert_array_equal(runs[0][0], runs[0][1])
+  assert np.abs(runs[0][0] - runs[1][0]).max() > 1e-3
+  start = runs[0][0]
+  # Batches draw different starts (positions differ): no two batches share one.
+  assert not np.allclose(start[:32] - x[:32], start[32:64] - x[32:64])
+  assert np.all(_norm(start, x, "2") <= 0.5 * (1 + 1e-5))
+
+
+def test_random_start_fills_the_ball():
+  eps = 0.5
+  x = tf.zeros((4000, 8))
+  for norm, order in (("inf", np.inf), ("2", 2.0)):
+    r = attacks.gradient.random_start(x, order, eps, [3, 7]).numpy()
+    n = _norm(r, np.zeros_like(r), norm)
+    assert n.max() <= eps * (1 + 1e-6)
+    # Uniform in the ball: P(|r| <= eps/2) = 2^-d for the L2 ball in d = 8 dims (0.4 %);
+    # for L-inf every coordinate is uniform on [-eps, eps].
+    if norm == "2":
+      assert np.mean(n <= eps / 2) < 0.02 and np.mean(n >= 0.9 * eps) > 0.5
+    else:
+      assert abs(r.mean()) < 0.01 and abs(np.mean(np.abs(r) <= eps / 2) - 0.5) < 0.02
+
+
 def test_spsa_is_gradient_free_and_within_eps(setup):
   model, x, y, fn = setup
   step = attacks.make_step("spsa", fn, "inf", attacks.IterativeConfig(steps=20, spsa_samples=32))

@@ -7,7 +7,7 @@
 
 # Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
 # tfhull.versions --refresh`).
-VERSION = "2"
+VERSION = "3"
 
 from tfhull.attacks.cw import carlini_wagner_l2
 from tfhull.attacks.cw import CWResult

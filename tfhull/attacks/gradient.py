@@ -3,7 +3,7 @@
   x_adv = attack_batched("pgd", model_fn, x, y, eps=0.1, norm=np.inf, steps=20)
 
 FGM and MIM are cleverhans' own functions. PGD (and BIM, PGD without random start) is cleverhans' algorithm assembled from its
-pieces (`fast_gradient_method`, `clip_eta`, `random_lp_vector`) so that `eps` may differ per
+pieces (`fast_gradient_method`, `clip_eta`; the random start drawn statelessly so XLA honours the seed) so that `eps` may differ per
 example (cleverhans' `projected_gradient_descent` asserts on a Python scalar eps); with a scalar
 eps it computes what cleverhans' function computes (tested). SPSA is cleverhans'
 `projected_optimization` with a Keras 3 compatible SPSA-Adam (cleverhans' `SPSAAdam` passes the
@@ -39,6 +39,7 @@ class IterativeConfig:
   steps: int = 20             # iterations.
   step_size: float = 0.25     # per-step size as a fraction of eps (eps_iter = step_size x eps).
   rand_init: bool = True      # PGD: random start in the eps ball (Madry et al.); BIM: never.
+  seed: int = 0               # PGD's random start: stateless draws from (seed, batch position).
   decay: float = 1.0          # MIM momentum decay.
   spsa_samples: int = 128     # SPSA: perturbations per gradient estimate.
   spsa_delta: float = 0.01
@@ -46,27 +47,48 @@ class IterativeConfig:
 
 
 def pgd(model_fn, x, y, eps, *, norm: float, steps: int, eps_iter, rand_init: bool,
-        targeted: bool = False, clip_min: float = 0.0, clip_max: float = 1.0):
+        targeted: bool = False, clip_min: float = 0.0, clip_max: float = 1.0, seed=(0, 0)):
   """Projected gradient descent (Madry et al. 2017) with per-example eps.
 
   Args:
     model_fn: (b, ...) -> (b, c) logits.
     x: (b, ...) float32 tensor; y: (b,) int labels (targets if `targeted`).
     eps, eps_iter: scalars or (b,) tensors (radius and step, same units as x).
+    seed: (2,) int seed of the random start (stateless: XLA honours it, and the same seed gives
+      the same start on every device).
   Returns:
     (b, ...) adversarial examples with ||x_adv - x||_norm <= eps, in [clip_min, clip_max].
   """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   from cleverhans.tf2.attacks.fast_gradient_method import fast_gradient_method  # pylint: disable=import-outside-toplevel
-  from cleverhans.tf2.utils import clip_eta, random_lp_vector  # pylint: disable=import-outside-toplevel
+  from cleverhans.tf2.utils import clip_eta  # pylint: disable=import-outside-toplevel
   eps, eps_iter = per_example(eps, x), per_example(eps_iter, x)
-  eta = random_lp_vector(tf.shape(x), norm, eps, dtype=x.dtype) if rand_init else tf.zeros_like(x)
+  eta = random_start(x, norm, eps, seed) if rand_init else tf.zeros_like(x)
   adv = tf.clip_by_value(x + clip_eta(eta, norm, eps), clip_min, clip_max)
   for _ in range(steps):
     adv = fast_gradient_method(model_fn, adv, eps_iter, norm, clip_min=clip_min,
                                clip_max=clip_max, y=y, targeted=targeted)
     adv = tf.clip_by_value(x + clip_eta(adv - x, norm, eps), clip_min, clip_max)
   return adv
+
+
+def random_start(x, norm: float, eps, seed):
+  """Uniform draws from the eps ball around 0, shaped like x (b, ...): cleverhans'
+  `random_lp_vector` with stateless ops (its stateful ones ignore seeds under XLA).
+
+  L-inf: uniform in [-eps, eps]^d; L2: a uniform direction scaled by eps * u^(1/d) (Calafiore et
+  al. 1998), u uniform in [0, 1]. eps: scalar or (b, 1, ..., 1).
+  """
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  seed = tf.cast(tf.convert_to_tensor(seed), tf.int32)
+  s_dir, s_rad = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+  if norm == np.inf:
+    return eps * tf.random.stateless_uniform(tf.shape(x), s_dir, -1.0, 1.0, dtype=x.dtype)
+  b, dim = tf.shape(x)[0], tf.reduce_prod(tf.shape(x)[1:])
+  v = tf.random.stateless_normal(tf.stack([b, dim]), s_dir, dtype=x.dtype)
+  v = v / tf.norm(v, axis=-1, keepdims=True)
+  u = tf.random.stateless_uniform(tf.stack([b, 1]), s_rad, dtype=x.dtype)
+  return eps * tf.reshape(v * tf.pow(u, 1.0 / tf.cast(dim, x.dtype)), tf.shape(x))
 
 
 def per_example(value, x):
@@ -129,9 +151,15 @@ def make_step(name: str, model_fn, norm: str, cfg: IterativeConfig, *,
     return lambda x, y, eps: fast_gradient_method(model_fn, x, per_example(eps, x), order, y=y,
                                                   **common)
   if name in ("pgd", "bim"):  # BIM (Kurakin et al.) is PGD without the random start.
-    rand_init = cfg.rand_init and name == "pgd"
-    return lambda x, y, eps: pgd(model_fn, x, y, eps, norm=order, steps=cfg.steps,
-                                 eps_iter=eps * cfg.step_size, rand_init=rand_init, **common)
+    if not (cfg.rand_init and name == "pgd"):
+      return lambda x, y, eps: pgd(model_fn, x, y, eps, norm=order, steps=cfg.steps,
+                                   eps_iter=eps * cfg.step_size, rand_init=False, **common)
+
+    def random_pgd(x, y, eps, index):  # index: (b,) positions of the batch's examples.
+      return pgd(model_fn, x, y, eps, norm=order, steps=cfg.steps, eps_iter=eps * cfg.step_size,
+                 rand_init=True, seed=[cfg.seed, index[0]], **common)
+    random_pgd.takes_index = True  # run_batched passes each example's position.
+    return random_pgd
   if name == "mim":
     return lambda x, y, eps: momentum_iterative_method(
         model_fn, x, per_example(eps, x), per_example(eps * cfg.step_size, x), cfg.steps, order,
@@ -164,7 +192,8 @@ def run_batched(step: Callable, x: np.ndarray, y: np.ndarray, eps, *, batch_size
   """Applies a per-batch attack to all of x on static, padded batches under `strategy`.
 
   Args:
-    step: (x_batch, y_batch, eps_batch) -> x_adv_batch, traced once by `tf.function`.
+    step: (x_batch, y_batch, eps_batch) -> x_adv_batch, traced once by `tf.function`; a step
+      with `takes_index` also gets the batch's (b,) int32 positions in x (a seed for its draws).
     x: (n, ...) float32 in [0, 1]; y: (n,) int labels; eps: scalar or (n,) per-example radii.
     batch_size: examples per replica per step (the global batch is batch_size x replicas).
     jit_compile: compile the step with XLA (about 1.4x faster on CPU for PGD-20; required on
@@ -185,7 +214,10 @@ def run_batched(step: Callable, x: np.ndarray, y: np.ndarray, eps, *, batch_size
   es = np.concatenate([eps, eps[:1].repeat(pad, 0)])
   from tfhull import distribute  # pylint: disable=import-outside-toplevel
   data = distribute.distribute_for_order(
-      tf.data.Dataset.from_tensor_slices((xs, ys, es)).batch(global_batch, drop_remainder=True))
+      tf.data.Dataset.from_tensor_slices(
+          (xs, ys, es, np.arange(len(xs), dtype=np.int32))
+          if getattr(step, "takes_index", False) else (xs, ys, es)
+      ).batch(global_batch, drop_remainder=True))
   distributed = _compiled(step, strategy, jit_compile)
   out = []
   batches = strategy.experimental_distribute_dataset(data)

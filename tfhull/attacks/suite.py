@@ -151,7 +151,8 @@ def run_suite(model, x: np.ndarray, y: np.ndarray, config: AttackConfig, *, stra
             progress=progress)
         add("cw_l2", "2", np.inf, res.x_adv)
         continue
-      step = gradient.make_step(attack, model_fn, norm, config.iterative,
+      step = gradient.make_step(attack, model_fn, norm,
+                                dataclasses.replace(config.iterative, seed=config.seed),
                                 targeted=config.targeted)
       bs = 1 if attack == "spsa" else config.batch_size
       for eps in config.grid(norm):
