@@ -14,7 +14,7 @@ Spec grammar: `NAME` or `NAME:KEY=VALUE[,KEY=VALUE...]`; omitted keys take their
 """
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from tfhull.errors import UserError
 from tfhull.models import builders
@@ -53,6 +53,25 @@ def file_path(spec: str):
     return None
   name, _, path = spec.strip().partition(":")
   return path.strip() if name.strip() in FILE_KINDS else None
+
+
+def saved_layer_names(path: str) -> Optional[list]:
+  """The top-level layer names recorded in a local `.keras` file's `config.json` (read as JSON,
+  no TensorFlow, nothing deserialized); None where the file is not local or not readable (the
+  train step then checks it on load)."""
+  import json  # pylint: disable=import-outside-toplevel
+  import zipfile  # pylint: disable=import-outside-toplevel
+  if "://" in path:
+    return None
+  try:
+    with zipfile.ZipFile(path) as z:
+      config = json.loads(z.read("config.json"))
+  except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+    return None
+  layers = (config.get("config") or {}).get("layers") or []
+  out = [(l.get("config") or {}).get("name") or l.get("name") for l in layers
+         if isinstance(l, dict)]
+  return [n for n in out if isinstance(n, str)] or None
 
 
 def names() -> tuple[str, ...]:
@@ -134,6 +153,8 @@ def layer_names(spec: str, input_shape=None) -> list[str]:
   TensorFlow). Keras numbers unnamed layers per process (`dense`, `dense_1`, ...), so a model
   built after others has higher numbers; the names `features` and `logits` are fixed."""
   name, kw = parse_spec(spec)
+  if name in FILE_KINDS:
+    return saved_layer_names(kw["path"])
   counts = {}
   if name == "mlp":
     counts = {"flatten": 1, "dense": kw["depth"] - 1}

@@ -302,6 +302,8 @@ def check_layers(cfg: "StudyConfig", shape: Optional[Tuple[int, ...]]) -> None:
     if rep.kind != "layer":
       continue
     names = names or registry.layer_names(cfg.train.model, shape)
+    if names is None:  # A model file whose layers cannot be read here: checked on load.
+      return
     if rep.layer in names or re.sub(r"_\d+$", "", rep.layer) in names:
       continue
     shown = names if len(names) <= 12 else names[:8] + ["..."] + names[-2:]
