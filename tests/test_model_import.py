@@ -1,5 +1,6 @@
 """Bring your own model: `--model=keras:PATH` through the flags, the config and the study graph."""
 
+import dataclasses
 import hashlib
 
 import keras
@@ -76,3 +77,9 @@ def test_keras_model_flag_errors(tmp_path):
     models.load_file(f"keras:{path}", (8, 8, 1), 10)
   with pytest.raises(UserError, match="takes inputs"):
     models.load_file(f"keras:{path}", (4, 4, 1), 3)
+  # A layer the file does not have fails before any work, naming the file's layers.
+  cfg = _config(path, tmp_path / "runs")
+  cfg = dataclasses.replace(cfg, features=dataclasses.replace(
+      cfg.features, representations=("layer:nope",)))
+  with pytest.raises(UserError, match="no layer 'nope'.*hidden"):
+    cfg.check()
