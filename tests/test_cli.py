@@ -95,7 +95,8 @@ def test_components_doc_names_every_flag():
 
 
 def test_heartbeat_marks_silent_phases_only(monkeypatch, caplog):
-  """A phase with no log line and no live bar gets a periodic line; one with a bar does not."""
+  """A phase with no log line and no live bar gets a periodic line; one with a bar drawn on a
+  terminal does not (without a terminal, bars log their own lines)."""
   import logging  # pylint: disable=import-outside-toplevel
   import tqdm  # pylint: disable=import-outside-toplevel
   from tfhull import console  # pylint: disable=import-outside-toplevel
@@ -106,6 +107,79 @@ def test_heartbeat_marks_silent_phases_only(monkeypatch, caplog):
   beats = [r for r in caplog.records if "report: still working" in r.getMessage()]
   assert 2 <= len(beats) <= 4
   caplog.clear()
+  monkeypatch.setattr(console, "on_terminal", lambda: True)  # A drawn bar shows progress.
   with tqdm.tqdm(total=1, file=open(os.devnull, "w")), console.heartbeat("hull", every=0.3):
     time.sleep(0.8)
+  assert not [r for r in caplog.records if "still working" in r.getMessage()]
+
+
+_PROGRESS_SCRIPT = """
+import time
+from absl import logging
+from tfhull import console
+logging.set_verbosity(logging.INFO)
+console._done = True  # The command line's console, without importing TensorFlow.
+for _ in console.progress(range(12), desc="slow phase", unit="step"):
+  time.sleep(0.1)
+for _ in console.progress(range(3), desc="quick phase", unit="step"):
+  pass
+with console.heartbeat("silent phase"):
+  time.sleep(0.7)
+"""
+
+
+def test_progress_without_a_terminal_is_plain_lines():
+  """stderr a pipe (CI logs, `> log 2>&1`): no `\\r`-redrawn bars but a log line every
+  TFHULL_PROGRESS_SECONDS during a long phase, none for a short one; the heartbeat uses the
+  same interval."""
+  env = dict(os.environ, PYTHONPATH=ROOT, TFHULL_PROGRESS_SECONDS="0.25")
+  out = subprocess.run([sys.executable, "-c", _PROGRESS_SCRIPT], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=60)
+  assert out.returncode == 0, out.stderr
+  assert "\r" not in out.stderr and "\x1b" not in out.stderr
+  lines = [l for l in out.stderr.splitlines() if "slow phase:" in l]
+  assert 3 <= len(lines) <= 7, out.stderr
+  assert lines[-1].rstrip().endswith("step/s]") and "12/12 (100%)" in lines[-1], lines
+  assert "quick phase" not in out.stderr
+  assert 1 <= out.stderr.count("silent phase: still working") <= 3, out.stderr
+
+
+def test_progress_on_a_terminal_is_tqdms_bar(monkeypatch):
+  import tqdm  # pylint: disable=import-outside-toplevel
+  from tfhull import console  # pylint: disable=import-outside-toplevel
+  monkeypatch.setattr(console, "on_terminal", lambda: True)
+  with open(os.devnull, "w", encoding="utf-8") as devnull:
+    bar = console.progress(range(3), desc="x", file=devnull, mininterval=1.0)
+    assert isinstance(bar, tqdm.tqdm) and bar.mininterval == 1.0 and bar.fp == devnull
+    bar.close()
+  monkeypatch.setattr(console, "on_terminal", lambda: False)
+  bar = console.progress(range(3), desc="x", mininterval=1.0)
+  assert isinstance(getattr(bar.fp, "_wrapped", bar.fp), console._LogLines) and bar.mininterval == console.interval()
+  bar.close()
+
+
+def test_every_progress_bar_goes_through_console_progress():
+  """One mechanism: no module but tfhull/console.py builds a tqdm bar itself."""
+  offenders = []
+  for folder in ("tfhull", "components", "pipelines"):
+    for base, _, files in os.walk(os.path.join(ROOT, folder)):
+      for name in files:
+        path = os.path.join(base, name)
+        if name.endswith(".py") and not path.endswith(os.path.join("tfhull", "console.py")):
+          with open(path, encoding="utf-8") as f:
+            if re.search(r"\btqdm\(", f.read()):
+              offenders.append(path)
+  assert not offenders, offenders
+
+
+def test_heartbeat_counts_output_as_progress(monkeypatch, caplog):
+  """Keras epoch lines (`console.touch` from a callback) keep the heartbeat quiet."""
+  import logging  # pylint: disable=import-outside-toplevel
+  from tfhull import console  # pylint: disable=import-outside-toplevel
+  monkeypatch.setattr(console, "_done", True)
+  caplog.set_level(logging.INFO)
+  with console.heartbeat("train", every=0.3):
+    for _ in range(10):
+      console.touch()
+      time.sleep(0.1)
   assert not [r for r in caplog.records if "still working" in r.getMessage()]

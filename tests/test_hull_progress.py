@@ -1,8 +1,16 @@
-"""Progress of long hull solves: batches, passes and per-class phases are shown on stderr."""
+"""Progress of long hull solves: batches, passes and per-class phases are shown on stderr (as
+tqdm bars on a terminal; without one `console.progress` logs lines, tests/test_cli.py)."""
 
 import numpy as np
+import pytest
 
+from tfhull import console
 from tfhull import hull
+
+
+@pytest.fixture(autouse=True)
+def terminal(monkeypatch):
+  monkeypatch.setattr(console, "on_terminal", lambda: True)
 
 
 def _problem():

@@ -328,3 +328,47 @@ def test_headlines_follow_the_numbers():
   assert figures.rays(rays) is not None
   assert html_lib.pct(1) == "100%" and html_lib.pct(0.9333) == "93.3%"
   assert html_lib.pct(None) == "n/a"
+
+
+def _legends(monkeypatch, make):
+  """The legend entries and line artists of the figure `make()` draws."""
+  drawn = []
+  monkeypatch.setattr(figures, "_png", lambda fig: drawn.append(fig) or PNG_SIGNATURE)
+  assert make() is not None
+  fig, = drawn
+  texts = [t.get_text() for leg in [*fig.legends, *(ax.get_legend() for ax in fig.axes)]
+           if leg is not None for t in leg.get_texts()]
+  return texts, [line for ax in fig.axes for line in ax.get_lines()]
+
+
+def test_coincident_robustness_curves_are_visible_and_named(monkeypatch):
+  """The L-inf PGD curve equal to the worst case is drawn above it in its own style, and the
+  legend says "identical to" (the helper the distance CDFs use)."""
+  pgd = {"inf": {"0.01": 0.8, "0.03": 0.5, "0.1": 0.1}, "2": {"0.5": 0.7, "1.0": 0.4}}
+  fgsm = {"inf": {"0.01": 0.9, "0.03": 0.7, "0.1": 0.4}}
+  rob = {"robust_accuracy": {"pgd": pgd, "fgsm": fgsm},
+         "worst_case_robust_accuracy": {"inf": dict(pgd["inf"]),
+                                        "2": {"0.5": 0.6, "1.0": 0.3}},
+         "clean_accuracy": 0.95}
+  texts, lines = _legends(monkeypatch, lambda: figures.robustness(rob))
+  pgd_name = figures.names.attack_name("pgd")
+  assert f"worst case; identical to {pgd_name}" in texts, texts
+  assert texts.count("worst case") == 1, texts  # The L2 panel's worst case is PGD's minus 0.1.
+  worst = [l for l in lines if l.get_label().startswith("worst case")]
+  pgd_lines = [l for l in lines if l.get_label() == pgd_name]
+  assert worst and pgd_lines
+  for w, p in zip(worst, pgd_lines):
+    assert p.get_zorder() > w.get_zorder() and p.get_marker() != w.get_marker()
+    assert p.get_linestyle() != w.get_linestyle()
+
+
+def test_coincident_distance_cdfs_say_so(monkeypatch):
+  rng = np.random.default_rng(0)
+  test = _view(rng, "pixel", "test", 30, False)
+  same = dataclasses.replace(test, split="adv_min_pgd_2")
+  near = dataclasses.replace(test, split="adv_min_pgd_inf", distance=test.distance * 1.005)
+  texts, _ = _legends(monkeypatch, lambda: figures.hull_distances("pixel", [test, same, near],
+                                                                  "hull_pixel"))
+  assert sum("; identical to " in t for t in texts) == 1, texts
+  assert sum("; within 1% of " in t for t in texts) == 1, texts
+  assert figures.coincidence_note(([1.0, 2.0],), []) == ""

@@ -1,5 +1,6 @@
 """The 2-D boundary-extension study on its smallest configuration."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -110,3 +111,22 @@ def test_statement_matches_the_numbers():
   text = toy2d_report.statement(all_fit)
   assert text.startswith("Every one of the 4 models fits the training set.")
   assert "under the same regime: at no regime measured do the models disagree more" in text
+
+
+def test_interpolation_warning_names_toy2d_flags(caplog):
+  """A model that does not interpolate is reported with toy2d's own flags, not the train
+  component's (`--until_interpolation`, `--epochs`)."""
+  import logging  # pylint: disable=import-outside-toplevel
+  from tfhull import training  # pylint: disable=import-outside-toplevel
+  from tfhull.data import sources  # pylint: disable=import-outside-toplevel
+  ds = sources.load_toy2d("moons", seed=0)
+  ds = dataclasses.replace(ds, x_train=ds.x_train[:40], y_train=ds.y_train[:40],
+                           train_index=ds.train_index[:40], x_test=ds.x_test[:10],
+                           y_test=ds.y_test[:10], test_index=ds.test_index[:10],
+                           y_train_clean=None)
+  caplog.set_level(logging.WARNING)
+  toy2d.run_study(ds, widths=(1,), regimes=(toy2d.parse_regime("adam"),), resolution=8,
+                  base=training.TrainConfig(epochs=1, batch_size=40, until_interpolation=True))
+  warned = " ".join(r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
+  assert "toy2d" in warned and "--toy_epochs" in warned and "--toy_widths" in warned, warned
+  assert "--toy_learning_rate" in warned and "--until_interpolation" not in warned, warned

@@ -253,3 +253,17 @@ def test_input_pipeline_epochs_depend_only_on_seed_and_epoch():
   assert not np.array_equal(epochs[0], epochs[1])  # Reshuffled each epoch.
   other = [b[0].numpy() for b in training.input_pipeline(x, y, 3, **dict(kw, seed=6)).take(3)]
   assert not all(np.array_equal(a, b) for a, b in zip(full[:3], other))
+
+
+def test_epoch_lines_count_as_console_output(digits, monkeypatch):
+  """With Keras printing per-epoch lines (verbose), every epoch marks output for the console's
+  heartbeat (`console.touch`); silent training (verbose=0) does not."""
+  from tfhull import console  # pylint: disable=import-outside-toplevel
+  touches = []
+  monkeypatch.setattr(console, "touch", lambda: touches.append(1))
+  cfg = training.TrainConfig(epochs=2, batch_size=200, seed=0)
+  training.train("mlp:width=8,depth=1", digits, cfg, verbose=2)
+  assert len(touches) >= 2
+  touches.clear()
+  training.train("mlp:width=8,depth=1", digits, cfg, verbose=0)
+  assert not touches

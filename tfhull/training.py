@@ -78,6 +78,16 @@ class TrainConfig:
       raise UserError(f"--init_scale={self.init_scale} must be a positive number")
 
 
+@dataclasses.dataclass(frozen=True)
+class FlagNames:
+  """The caller's command-line flags, named in the warning when `until_interpolation` runs out of
+  epochs (defaults: the train component's)."""
+  study: str = "--until_interpolation"   # what asked for interpolation, the warning's first word.
+  epochs: str = "--epochs"
+  learning_rate: str = "--learning_rate"
+  width: str = "the width in --model"
+
+
 @dataclasses.dataclass
 class TrainResult:
   """A trained model and what the run measured."""
@@ -314,7 +324,7 @@ def _restore(path: str, run_key: str, model) -> Optional[dict]:
 def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=None,
           work_dir: Optional[str] = None, tensorboard_dir: Optional[str] = None,
           callbacks: Sequence[Any] = (), verbose: int = 2,
-          epochs_flag: str = "--epochs", steps_per_execution: int = 1) -> TrainResult:
+          flag_names: FlagNames = FlagNames(), steps_per_execution: int = 1) -> TrainResult:
   """Builds `model_spec` for `dataset` and trains it with `config` under `strategy`.
 
   Args:
@@ -330,7 +340,7 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
       (`epoch_loss`, `epoch_accuracy`), so the two curves overlay as Keras's would.
     callbacks: more Keras callbacks, run after the built-in ones.
     verbose: Keras progress output (1 bar, 2 one line per epoch, 0 silent).
-    epochs_flag: the flag that sets `config.epochs` in the caller, named in the warning when
+    flag_names: the caller's flags (epochs, learning rate, width), named in the warning when
       `until_interpolation` runs out of epochs.
     steps_per_execution: training steps per compiled call (Keras `compile`; fewer host round
       trips on TPUs). It does not change the weights: the largest divisor of the steps per epoch
@@ -407,6 +417,10 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
   callbacks = [monitor, *callbacks, _checkpoint_callback(ckpt_path, run_key, history_rows, monitor)]
   if tensorboard_dir:
     callbacks.append(_tensorboard(tensorboard_dir))
+  if verbose:  # Keras prints an epoch line (or bar): output, so no console heartbeat meanwhile.
+    from tfhull import console  # pylint: disable=import-outside-toplevel
+    callbacks.append(keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda *_: console.touch(), on_epoch_end=lambda *_: console.touch()))
 
   start = time.time()
   if start_epoch < config.epochs and not (state and state["stopped"]):
@@ -449,9 +463,9 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
   logging.info("trained %s: train accuracy %.4f, test accuracy %.4f after %d epochs (%.1fs)",
                model.name, metrics["train_accuracy"], metrics["test_accuracy"], epochs_run, wall)
   if config.until_interpolation and not metrics["interpolated"]:
-    logging.warning("--until_interpolation: training accuracy %.4f < 1 after %d epochs; raise "
-                    "%s, the learning rate or the width", metrics["train_accuracy"],
-                    epochs_run, epochs_flag)
+    logging.warning("%s: training accuracy %.4f < 1 after %d epochs; raise %s, %s or %s",
+                    flag_names.study, metrics["train_accuracy"], epochs_run, flag_names.epochs,
+                    flag_names.learning_rate, flag_names.width)
   return TrainResult(model=model, history=history, metrics=metrics)
 
 

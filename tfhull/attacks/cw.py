@@ -243,8 +243,8 @@ def carlini_wagner_l2(model_fn: Callable[[Any], Any], x: np.ndarray, y: np.ndarr
   success, const = np.zeros(n, bool), np.zeros(n, np.float32)
   starts = range(0, n, batch_size)
   if progress:
-    import tqdm  # pylint: disable=import-outside-toplevel
-    starts = tqdm.tqdm(starts, desc=f"cw-l2 ({n} examples)", unit="batch")
+    from tfhull import console  # pylint: disable=import-outside-toplevel
+    starts = console.progress(starts, desc=f"cw-l2 ({n} examples)", unit="batch")
   for start in starts:
     m = min(batch_size, n - start)
     xb = np.zeros(shape, np.float32) + np.float32(clip_min)

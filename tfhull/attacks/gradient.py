@@ -222,9 +222,9 @@ def run_batched(step: Callable, x: np.ndarray, y: np.ndarray, eps, *, batch_size
   out = []
   batches = strategy.experimental_distribute_dataset(data)
   if progress:
-    from tqdm import tqdm  # pylint: disable=import-outside-toplevel
-    batches = tqdm(batches, total=len(xs) // global_batch, desc=progress, unit="batch",
-                   leave=False)
+    from tfhull import console  # pylint: disable=import-outside-toplevel
+    batches = console.progress(batches, total=len(xs) // global_batch, desc=progress,
+                               unit="batch", leave=False)
   for batch in batches:
     try:
       result = distributed(batch)

@@ -103,8 +103,8 @@ def minimal_eps(model, x: np.ndarray, y: np.ndarray, *, norm: str, eps_max: floa
   active = found & ~wrong
   it = range(int(need[active].max()) if active.any() else steps)
   if progress:
-    from tqdm import tqdm  # pylint: disable=import-outside-toplevel
-    it = tqdm(it, desc=f"minimal eps ({norm})", unit="step", leave=False)
+    from tfhull import console  # pylint: disable=import-outside-toplevel
+    it = console.progress(it, desc=f"minimal eps ({norm})", unit="step", leave=False)
   for i in it:
     live = active & (i < need)
     mid = np.where(live, (lo + hi) / 2, hi).astype(np.float32)

@@ -467,13 +467,14 @@ class _Centred:
 
 
 def _progress_bar(cfg: SolverConfig, total: int, desc: str):
-  """A tqdm bar on stderr: always with progress=True, never with False, and with None (default)
-  only once the solve has run `progress_delay_s` seconds."""
+  """A progress bar on stderr (`console.progress`: log lines without a terminal): always with
+  progress=True, never with False, and with None (default) only once the solve has run
+  `progress_delay_s` seconds."""
   if cfg.progress is False:
     return None
-  import tqdm  # pylint: disable=g-import-not-at-top
-  return tqdm.tqdm(total=total, desc=desc, unit="query", mininterval=1.0,
-                   delay=0.0 if cfg.progress else cfg.progress_delay_s)
+  from tfhull import console  # pylint: disable=g-import-not-at-top
+  return console.progress(total=total, desc=desc, unit="query", mininterval=1.0,
+                          delay=0.0 if cfg.progress else cfg.progress_delay_s)
 
 
 def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k, eps,

@@ -172,13 +172,23 @@ _LINESTYLES = ("-", "--", "-.", ":", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 1)))
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
-def _coincides(a, b, rtol: float) -> bool:
-  """Whether two views' distances and d_NN agree element-wise within `rtol` (same queries, or
-  flip points next to their adversarial examples)."""
-  da, db = as_array(a.distance), as_array(b.distance)
-  na, nb = as_array(a.nearest_distance), as_array(b.nearest_distance)
-  return (da.size == db.size > 0 and np.allclose(da, db, rtol=rtol, atol=0, equal_nan=True)
-          and np.allclose(na, nb, rtol=rtol, atol=0, equal_nan=True))
+def _coincides(a: Sequence, b: Sequence, rtol: float) -> bool:
+  """Whether two curves, each a sequence of arrays in the same order (a view's d_hull and d_NN;
+  an attack's eps and robust accuracy), agree element-wise within `rtol`."""
+  pairs = [(as_array(x), as_array(y)) for x, y in zip(a, b)]
+  return (len(pairs) == len(a) == len(b) > 0 and pairs[0][0].size > 0
+          and all(x.size == y.size and np.allclose(x, y, rtol=rtol, atol=0, equal_nan=True)
+                  for x, y in pairs))
+
+
+def coincidence_note(curve: Sequence, earlier: Sequence[tuple[str, Sequence]]) -> str:
+  """For a legend label: "; identical to NAME" when `curve` equals an earlier (name, curve)'s
+  (within 1e-6), "; within 1% of NAME" when it is that close, else "" (see `_coincides`)."""
+  for rtol, words in ((1e-6, "identical to"), (0.01, "within 1% of")):
+    same = [name for name, other in earlier if _coincides(other, curve, rtol)]
+    if same:
+      return f"; {words} {same[0]}"
+  return ""
 
 
 def hull_distances(space: str, views: Sequence, name: str,
@@ -198,12 +208,9 @@ def hull_distances(space: str, views: Sequence, name: str,
     outside = np.asarray(v.outside, dtype=bool).ravel()
     pct = 100 * outside.mean() if outside.size else float("nan")
     label = f"{names.split_name(v.split)} (n={d.size}, {pct:.0f}% certified outside)"
-    same = [names.split_name(u.split) for u in views[:i] if _coincides(u, v, 1e-6)]
-    near = [names.split_name(u.split) for u in views[:i] if _coincides(u, v, 0.01)]
-    if same:
-      label += f"; identical to {same[0]}"
-    elif near:
-      label += f"; within 1% of {near[0]}"
+    label += coincidence_note((v.distance, v.nearest_distance),
+                              [(names.split_name(u.split), (u.distance, u.nearest_distance))
+                               for u in views[:i]])
     kw = dict(color=f"C{i % 10}", lw=2.4 if v.split == TEST_SPLIT else 1.4,
               ls=_LINESTYLES[i % len(_LINESTYLES)], marker=_MARKERS[i % len(_MARKERS)], ms=4,
               markevery=(i % 5 / 50, 0.1), label=label, zorder=10 - i)
@@ -421,13 +428,21 @@ def robustness(rob: dict) -> Optional[Plot]:
   clean = rob.get("clean_accuracy")
   fig = _figure(4.6 * min(len(norms), 3), 3.6 * math.ceil(len(norms) / 3))
   for ax, norm in zip(_grid(fig, len(norms)), norms):
+    shown = []  # (name, (eps, accuracy)) of the curves drawn so far, for coincidence notes.
     for i, attack in enumerate(sorted(per_attack)):
       pts = per_attack[attack].get(norm)
       if pts:
-        ax.plot(*curve_points(pts), marker="o", ms=3, lw=1.2, color=f"C{i % 10}",
-                label=names.attack_name(attack))
+        curve, name = curve_points(pts), names.attack_name(attack)
+        # Own line style and marker, above the worst case's thick line: a curve equal to
+        # another stays visible, and the legend says which.
+        ax.plot(*curve, color=f"C{i % 10}", ls=_LINESTYLES[(i + 1) % len(_LINESTYLES)],
+                marker=_MARKERS[(i + 1) % len(_MARKERS)], ms=4, lw=1.4, zorder=3 + i,
+                label=name + coincidence_note(curve, shown))
+        shown.append((name, curve))
     if worst.get(norm):
-      ax.plot(*curve_points(worst[norm]), "k-", marker="s", ms=4, lw=2.5, label="worst case")
+      curve = curve_points(worst[norm])
+      ax.plot(*curve, "k-", marker="s", ms=7, lw=3.5, alpha=0.55, zorder=2,
+              label="worst case" + coincidence_note(curve, shown))
     if clean is not None:
       ax.axhline(float(clean), color="gray", ls=":", lw=1.2, label="clean")
     ax.set_ylim(-0.02, 1.02)
@@ -436,9 +451,11 @@ def robustness(rob: dict) -> Optional[Plot]:
     ax.legend(fontsize=FONT - 1)
   fig.suptitle("Robust accuracy vs perturbation budget", fontsize=FONT + 2)
   return Plot("robustness", "Robust accuracy vs perturbation budget",
-              "Accuracy under attack as the budget eps grows, per attack (thin lines) and the "
-              "point-wise worst case over attacks (thick black); the dotted line is the clean "
-              "accuracy.", _png(fig))
+              "Accuracy under attack as the budget eps grows, per attack (thin lines, each with "
+              "its own style and markers, drawn on top) and the point-wise worst case over "
+              "attacks (thick grey-black); the dotted line is the clean accuracy. Where one "
+              "attack is the worst case at every budget the two lines coincide, and the legend "
+              "says so (\"identical to\").", _png(fig))
 
 
 # 8. Ray scan.

@@ -113,11 +113,18 @@ def _mean(entries, key):
   return float(np.mean(vals)) if vals else None
 
 
+# pipelines.toy2d's flags, named when a model does not reach interpolation.
+TOY2D_FLAGS = training.FlagNames(study="toy2d (every model is trained to interpolation)",
+                                 epochs="--toy_epochs",
+                                 learning_rate="--toy_learning_rate (or a regime's learning_rate)",
+                                 width="--toy_widths")
+
+
 def run_study(ds, *, widths: Sequence[int], regimes: Sequence[Regime], depth: int = 2,
               base: training.TrainConfig = training.TrainConfig(epochs=2000,
                                                                 until_interpolation=True),
               window: float = 3.0, resolution: int = 200,
-              epochs_flag: str = "--toy_epochs") -> StudyResult:
+              flag_names: training.FlagNames = TOY2D_FLAGS) -> StudyResult:
   """Trains every (width, regime) MLP on the 2-D dataset `ds` and compares their partitions."""
   if ds.input_shape != (2,):
     raise UserError(f"the 2-D study needs 2-D points (--dataset=toy2d:moons|spirals|blobs), got "
@@ -133,7 +140,7 @@ def run_study(ds, *, widths: Sequence[int], regimes: Sequence[Regime], depth: in
     for j, regime in enumerate(regimes):
       spec = f"mlp:width={width},depth={depth}"
       logging.info("toy2d: training %s with %s", spec, regime.name)
-      res = training.train(spec, ds, regime.config(base), verbose=0, epochs_flag=epochs_flag)
+      res = training.train(spec, ds, regime.config(base), verbose=0, flag_names=flag_names)
       labels[i, j] = models.predict(res.model, grid, batch_size=4096).argmax(1)
       train_pred[i, j] = models.predict(res.model, ds.x_train, batch_size=4096).argmax(1)
       train_acc[i, j], test_acc[i, j] = (res.metrics["train_accuracy"],
