@@ -154,7 +154,8 @@ def test_progress_on_a_terminal_is_tqdms_bar(monkeypatch):
     bar.close()
   monkeypatch.setattr(console, "on_terminal", lambda: False)
   bar = console.progress(range(3), desc="x", mininterval=1.0)
-  assert isinstance(getattr(bar.fp, "_wrapped", bar.fp), console._LogLines) and bar.mininterval == console.interval()
+  assert isinstance(getattr(bar.fp, "_wrapped", bar.fp), console._LogLines)
+  assert bar.mininterval == console.interval()
   bar.close()
 
 
