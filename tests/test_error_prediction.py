@@ -76,3 +76,16 @@ def test_default_k_follows_sun_et_al_and_scales_down():
   # k larger than the training set: the farthest point.
   tr, te = np.eye(3), np.array([[1.0, 0.0, 0.0]])
   np.testing.assert_allclose(error_prediction.knn_distance(tr, te, 10), [np.sqrt(2)])
+
+
+def test_summary_rows_show_each_auroc_with_its_interval():
+  from tfhull.report import study  # pylint: disable=import-outside-toplevel
+  ep = {"samples": 100, "errors": 4, "k": 5, "rows": [
+      {"space": "pixel", "score": "d_hull", "auroc": 0.8125, "interval": [0.7, 0.9]},
+      {"space": "-", "score": "knn", "auroc": 0.625, "interval": [0.5, 0.75]},
+      {"space": "pixel", "score": "d_hull_over_d_nn", "auroc": None, "interval": None}]}
+  rows = study._error_rows(ep, {"pixel": 64})  # pylint: disable=protected-access
+  assert [r[0] for r in rows] == ["Error prediction, pixels (64-d)", "Error prediction, baselines"]
+  assert rows[0][1] == "d_hull 0.81 (0.7-0.9)" and "k-NN feature distance 0.62" in rows[1][1]
+  assert "4 misclassified of 100" in rows[0][2] and "k = 5" in rows[1][2]
+  assert study._error_rows({**ep, "errors": 0}, None) == []  # pylint: disable=protected-access

@@ -50,6 +50,7 @@ def study_metrics(train: dict, attack: dict, hull: Mapping[Tuple[str, str], dict
       "ray_first_crossing": (analysis.get("rays") or {}).get("categories"),
       "linear_head": analysis.get("linear_head"),
       "minimal_perturbation_vs_hull": analysis.get("adversarial"),
+      "error_prediction": analysis.get("error_prediction"),
   }
 
 
@@ -141,4 +142,33 @@ def headline_rows(m: dict, dims: Optional[Mapping[str, int]] = None) -> list:
                  pct(lh["fraction_boundary_closer_than_hull"]),
                  f"median boundary distance {fmt(lh['median_boundary_distance'])} vs "
                  f"median hull distance {fmt(lh['median_hull_distance'])}"))
+  rows += _error_rows(m.get("error_prediction"), dims)
+  return rows
+
+
+_SCORES = {"d_hull": "d_hull", "d_hull_over_d_nn": "d_hull/d_NN",
+           "class_hull_margin": "class-hull margin (true label)",
+           "max_softmax": "1 - max softmax", "knn": "k-NN feature distance"}
+
+
+def _error_rows(ep: Optional[dict], dims) -> list:
+  """Summary rows: AUROC (95% interval) of each score for the model's test errors."""
+  if not ep or not ep.get("errors"):
+    return []
+  by_space = {}
+  for r in ep["rows"]:
+    if r["auroc"] is None:
+      continue
+    low, high = r["interval"] or (None, None)
+    by_space.setdefault(r["space"], []).append(
+        f"{_SCORES.get(r['score'], r['score'])} {fmt(r['auroc'], 2)}"
+        + (f" ({fmt(low, 2)}-{fmt(high, 2)})" if low is not None else ""))
+  what = (f"AUROC (95% bootstrap interval) for the {ep['errors']} misclassified of "
+          f"{ep['samples']} test samples; 0.5 is chance")
+  rows = []
+  for space, items in sorted(by_space.items(), key=lambda kv: names.space_key(kv[0])):
+    title = ("Error prediction, baselines" if space == "-" else
+             f"Error prediction, {_space(space, dims)}")
+    rows.append((title, ", ".join(items), what + (f"; k = {ep['k']}" if space == "-" and
+                                                   ep.get("k") else "")))
   return rows
