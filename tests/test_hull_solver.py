@@ -266,23 +266,71 @@ np.save({str(tmp_path / 'jax.npy')!r}, res.distance)
   np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), tf_res.distance, rtol=2e-4, atol=1e-6)
 
 
+def _unique_candidates(idx: np.ndarray) -> bool:
+  return all(len(set(row.tolist())) == len(row) for row in idx)
+
+
 def test_mirrored_strategy_two_replicas_matches_one_device(tmp_path):
+  # 500 points in chunks of 64: 8 chunks, 4 per replica, so the running top-m crosses groups
+  # (issue 11: it used to be merged replicas + 1 times, duplicating candidates and adding passes).
   code = _PROBLEM + f"""
 from tfhull import distribute
 distribute.split_cpu(2)
 import tensorflow as tf
-from tfhull.hull import project_onto_hull
+from tfhull.hull import project_onto_hull, solver
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 assert strategy.num_replicas_in_sync == 2
 res = project_onto_hull(points, queries, chunk_size=64, strategy=strategy)
-np.save({str(tmp_path / 'mirrored.npy')!r}, np.stack([res.distance, res.nearest_index]))
+np.save({str(tmp_path / 'mirrored.npy')!r},
+        np.stack([res.distance, res.nearest_index, res.passes, res.iterations]))
+# One pricing pass on its own: the merged candidate lists (scores and indices).
+a_c = points - points.mean(0)
+pricer = solver._Pricer(a_c, solver.SolverConfig(chunk_size=64), 64, strategy)
+assert len(pricer.groups) == 4, len(pricer.groups)
+out = [pricer(queries - points.mean(0), nearest) for nearest in (True, False)]
+np.save({str(tmp_path / 'pricer.npy')!r}, np.stack([v for pair in out for v in pair]))
 """
   _run(code, {"KERAS_BACKEND": "tensorflow"})
   exec(_PROBLEM, ns := {})  # pylint: disable=exec-used
-  one = hull.project_onto_hull(ns["points"], ns["queries"], chunk_size=64)
-  distance, nearest = np.load(tmp_path / "mirrored.npy")
+  points, queries = ns["points"], ns["queries"]
+  one = hull.project_onto_hull(points, queries, chunk_size=64)
+  distance, nearest, passes, iterations = np.load(tmp_path / "mirrored.npy")
   np.testing.assert_allclose(distance, one.distance, rtol=2e-4, atol=1e-6)
   np.testing.assert_array_equal(nearest, one.nearest_index)
+  # The same work as one device: identical candidate lists give identical passes and steps.
+  np.testing.assert_array_equal(passes, one.passes)
+  np.testing.assert_array_equal(iterations, one.iterations)
+
+  pricer = hull.solver._Pricer(points - points.mean(0), hull.solver.SolverConfig(chunk_size=64),
+                               64, None)
+  mirrored = np.load(tmp_path / "pricer.npy")
+  for j, near in enumerate((True, False)):
+    vals, idx = pricer(queries - points.mean(0), near)
+    m_vals, m_idx = mirrored[2 * j], mirrored[2 * j + 1].astype(np.int64)
+    assert _unique_candidates(idx) and _unique_candidates(m_idx), f"duplicates (nearest={near})"
+    assert idx.min() >= 0 and m_idx.min() >= 0
+    np.testing.assert_array_equal(m_idx, idx)
+    np.testing.assert_array_equal(m_vals, vals)
+
+
+def test_merge_top_keeps_disjoint_candidates_unique():
+  # merge_top of disjoint lists returns unique indices, ordered as the one-device chunk loop.
+  rng = np.random.default_rng(3)
+  scores = rng.random((5, 24)).astype(np.float32)
+  scores[:, 5] = scores[:, 17]  # A tie across lists: the earlier list wins, as in the chunk loop.
+  lists = []
+  for c in range(3):
+    order = np.argsort(-scores[:, 8 * c:8 * c + 8], axis=1, kind="stable")[:, :4]
+    lists.append((np.take_along_axis(scores[:, 8 * c:8 * c + 8], order, 1),
+                  (order + 8 * c).astype(np.int32)))
+  vals, idx = hull.solver.kernels.merge_top([v for v, _ in lists], [i for _, i in lists])
+  idx = backend.to_numpy(idx)
+  assert _unique_candidates(idx)
+  cand = np.concatenate([i for _, i in lists], axis=1)
+  cand_vals = np.concatenate([v for v, _ in lists], axis=1)
+  want = np.take_along_axis(cand, np.argsort(-cand_vals, axis=1, kind="stable")[:, :4], 1)
+  np.testing.assert_array_equal(idx, want)
+  np.testing.assert_array_equal(backend.to_numpy(vals), -np.sort(-cand_vals, axis=1)[:, :4])
 
 
 def test_low_dimensional_inside_points_are_certified_by_the_exact_polish():
