@@ -270,47 +270,58 @@ def _unique_candidates(idx: np.ndarray) -> bool:
   return all(len(set(row.tolist())) == len(row) for row in idx)
 
 
+# Records every pricing pass's merged candidate lists (scores, indices) in `PRICED`.
+_RECORD_PRICING = """
+from tfhull.hull import solver as _solver
+PRICED = []
+_price = _solver._Pricer.__call__
+def _recording(self, w, nearest):
+  out = _price(self, w, nearest)
+  PRICED.append(out)
+  return out
+_solver._Pricer.__call__ = _recording
+"""
+
+
 def test_mirrored_strategy_two_replicas_matches_one_device(tmp_path):
-  # 500 points in chunks of 64: 8 chunks, 4 per replica, so the running top-m crosses groups
-  # (issue 11: it used to be merged replicas + 1 times, duplicating candidates and adding passes).
-  code = _PROBLEM + f"""
+  # 500 points in chunks of 64: 8 chunks, 4 groups of 2 replicas, so the running top-m crosses
+  # groups (issue 11: it was merged replicas + 1 times, duplicating candidates, doubling passes).
+  code = _PROBLEM + _RECORD_PRICING + f"""
 from tfhull import distribute
 distribute.split_cpu(2)
 import tensorflow as tf
-from tfhull.hull import project_onto_hull, solver
+from tfhull.hull import project_onto_hull
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 assert strategy.num_replicas_in_sync == 2
 res = project_onto_hull(points, queries, chunk_size=64, strategy=strategy)
 np.save({str(tmp_path / 'mirrored.npy')!r},
         np.stack([res.distance, res.nearest_index, res.passes, res.iterations]))
-# One pricing pass on its own: the merged candidate lists (scores and indices).
-a_c = points - points.mean(0)
-pricer = solver._Pricer(a_c, solver.SolverConfig(chunk_size=64), 64, strategy)
-assert len(pricer.groups) == 4, len(pricer.groups)
-out = [pricer(queries - points.mean(0), nearest) for nearest in (True, False)]
-np.save({str(tmp_path / 'pricer.npy')!r}, np.stack([v for pair in out for v in pair]))
+np.savez({str(tmp_path / 'priced.npz')!r}, *[v for pair in PRICED for v in pair])
 """
   _run(code, {"KERAS_BACKEND": "tensorflow"})
   exec(_PROBLEM, ns := {})  # pylint: disable=exec-used
-  points, queries = ns["points"], ns["queries"]
-  one = hull.project_onto_hull(points, queries, chunk_size=64)
+  record = {}
+  exec(_RECORD_PRICING, record)  # pylint: disable=exec-used
+  try:
+    one = hull.project_onto_hull(ns["points"], ns["queries"], chunk_size=64)
+  finally:
+    hull.solver._Pricer.__call__ = record["_price"]
   distance, nearest, passes, iterations = np.load(tmp_path / "mirrored.npy")
   np.testing.assert_allclose(distance, one.distance, rtol=2e-4, atol=1e-6)
   np.testing.assert_array_equal(nearest, one.nearest_index)
-  # The same work as one device: identical candidate lists give identical passes and steps.
+  # The same work as one device: the same candidate lists every pass, so the same passes and steps.
   np.testing.assert_array_equal(passes, one.passes)
   np.testing.assert_array_equal(iterations, one.iterations)
-
-  pricer = hull.solver._Pricer(points - points.mean(0), hull.solver.SolverConfig(chunk_size=64),
-                               64, None)
-  mirrored = np.load(tmp_path / "pricer.npy")
-  for j, near in enumerate((True, False)):
-    vals, idx = pricer(queries - points.mean(0), near)
-    m_vals, m_idx = mirrored[2 * j], mirrored[2 * j + 1].astype(np.int64)
-    assert _unique_candidates(idx) and _unique_candidates(m_idx), f"duplicates (nearest={near})"
-    assert idx.min() >= 0 and m_idx.min() >= 0
+  with np.load(tmp_path / "priced.npz") as z:
+    mirrored = [z[f"arr_{i}"] for i in range(len(z.files))]
+  priced = [v for pair in record["PRICED"] for v in pair]
+  assert len(mirrored) == len(priced) >= 4
+  for j in range(0, len(priced), 2):
+    idx, m_idx = priced[j + 1], mirrored[j + 1]
+    assert _unique_candidates(m_idx) and _unique_candidates(idx), f"duplicates in pass {j // 2}"
+    assert m_idx.min() >= 0 and idx.min() >= 0
     np.testing.assert_array_equal(m_idx, idx)
-    np.testing.assert_array_equal(m_vals, vals)
+    np.testing.assert_array_equal(mirrored[j], priced[j])
 
 
 def test_merge_top_keeps_disjoint_candidates_unique():
