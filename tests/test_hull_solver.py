@@ -266,8 +266,27 @@ np.save({str(tmp_path / 'jax.npy')!r}, res.distance)
   np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), tf_res.distance, rtol=2e-4, atol=1e-6)
 
 
+def _unique_candidates(idx: np.ndarray) -> bool:
+  return all(len(set(row.tolist())) == len(row) for row in idx)
+
+
+# Records every pricing pass's merged candidate lists (scores, indices) in `PRICED`.
+_RECORD_PRICING = """
+from tfhull.hull import solver as _solver
+PRICED = []
+_price = _solver._Pricer.__call__
+def _recording(self, w, nearest):
+  out = _price(self, w, nearest)
+  PRICED.append(out)
+  return out
+_solver._Pricer.__call__ = _recording
+"""
+
+
 def test_mirrored_strategy_two_replicas_matches_one_device(tmp_path):
-  code = _PROBLEM + f"""
+  # 500 points in chunks of 64: 8 chunks, 4 groups of 2 replicas, so the running top-m crosses
+  # groups (issue 11: it was merged replicas + 1 times, duplicating candidates, doubling passes).
+  code = _PROBLEM + _RECORD_PRICING + f"""
 from tfhull import distribute
 distribute.split_cpu(2)
 import tensorflow as tf
@@ -275,14 +294,54 @@ from tfhull.hull import project_onto_hull
 strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
 assert strategy.num_replicas_in_sync == 2
 res = project_onto_hull(points, queries, chunk_size=64, strategy=strategy)
-np.save({str(tmp_path / 'mirrored.npy')!r}, np.stack([res.distance, res.nearest_index]))
+np.save({str(tmp_path / 'mirrored.npy')!r},
+        np.stack([res.distance, res.nearest_index, res.passes, res.iterations]))
+np.savez({str(tmp_path / 'priced.npz')!r}, *[v for pair in PRICED for v in pair])
 """
   _run(code, {"KERAS_BACKEND": "tensorflow"})
   exec(_PROBLEM, ns := {})  # pylint: disable=exec-used
-  one = hull.project_onto_hull(ns["points"], ns["queries"], chunk_size=64)
-  distance, nearest = np.load(tmp_path / "mirrored.npy")
+  record = {}
+  exec(_RECORD_PRICING, record)  # pylint: disable=exec-used
+  try:
+    one = hull.project_onto_hull(ns["points"], ns["queries"], chunk_size=64)
+  finally:
+    hull.solver._Pricer.__call__ = record["_price"]
+  distance, nearest, passes, iterations = np.load(tmp_path / "mirrored.npy")
   np.testing.assert_allclose(distance, one.distance, rtol=2e-4, atol=1e-6)
   np.testing.assert_array_equal(nearest, one.nearest_index)
+  # The same work as one device: the same candidate lists every pass, so the same passes and steps.
+  np.testing.assert_array_equal(passes, one.passes)
+  np.testing.assert_array_equal(iterations, one.iterations)
+  with np.load(tmp_path / "priced.npz") as z:
+    mirrored = [z[f"arr_{i}"] for i in range(len(z.files))]
+  priced = [v for pair in record["PRICED"] for v in pair]
+  assert len(mirrored) == len(priced) >= 4
+  for j in range(0, len(priced), 2):
+    idx, m_idx = priced[j + 1], mirrored[j + 1]
+    assert _unique_candidates(m_idx) and _unique_candidates(idx), f"duplicates in pass {j // 2}"
+    assert m_idx.min() >= 0 and idx.min() >= 0
+    np.testing.assert_array_equal(m_idx, idx)
+    np.testing.assert_array_equal(mirrored[j], priced[j])
+
+
+def test_merge_top_keeps_disjoint_candidates_unique():
+  # merge_top of disjoint lists returns unique indices, ordered as the one-device chunk loop.
+  rng = np.random.default_rng(3)
+  scores = rng.random((5, 24)).astype(np.float32)
+  scores[:, 5] = scores[:, 17]  # A tie across lists: the earlier list wins, as in the chunk loop.
+  lists = []
+  for c in range(3):
+    order = np.argsort(-scores[:, 8 * c:8 * c + 8], axis=1, kind="stable")[:, :4]
+    lists.append((np.take_along_axis(scores[:, 8 * c:8 * c + 8], order, 1),
+                  (order + 8 * c).astype(np.int32)))
+  vals, idx = hull.solver.kernels.merge_top([v for v, _ in lists], [i for _, i in lists])
+  idx = backend.to_numpy(idx)
+  assert _unique_candidates(idx)
+  cand = np.concatenate([i for _, i in lists], axis=1)
+  cand_vals = np.concatenate([v for v, _ in lists], axis=1)
+  want = np.take_along_axis(cand, np.argsort(-cand_vals, axis=1, kind="stable")[:, :4], 1)
+  np.testing.assert_array_equal(idx, want)
+  np.testing.assert_array_equal(backend.to_numpy(vals), -np.sort(-cand_vals, axis=1)[:, :4])
 
 
 def test_low_dimensional_inside_points_are_certified_by_the_exact_polish():

@@ -11,7 +11,8 @@ Algorithm (../shared/notes/hull-solver.md): column generation around pairwise Fr
      <a_i, r> gives the duality gap and so a certified interval for the distance; the m best
      violators join the working set. Repeat 2-3 until certified.
 A is processed in chunks (n is bounded by host memory, not device memory) and, under a
-`tf.distribute` strategy, its chunks are sharded across replicas, each pricing its own.
+`tf.distribute` strategy, its chunks are sharded across replicas, each pricing its own from an
+empty top-m list; the running list is merged with the replicas' lists once per group.
 
 The certificate (weak duality, w = r/|r|): upper bound |x - A^T alpha|, computed in float64 on the
 host from the returned weights, and lower bound <w, x> - max_i <w, a_i>. The max comes from the
@@ -247,15 +248,20 @@ class _Pricer:
       self.groups.append(strategy.experimental_distribute_values_from_function(value_fn))
     merge = backend.compile_fn(kernels.merge_top)
 
-    def one_group(w, group, init_vals, init_idx, nearest):
+    def one_group(w, group, run_vals, run_idx, empty_vals, empty_idx, nearest):
+      # Each replica prices its own chunk from an empty list (never from the running top-m:
+      # handing the running list to every replica and merging their outputs counted it
+      # replicas + 1 times, and its candidates came back as duplicates). The running list and the
+      # replicas' lists are disjoint and merged once, running first, then replicas in chunk
+      # order: the same order, and so the same tie-breaking, as the one-device chunk loop.
       def replica_fn(w, ch):
-        return self._fns[nearest](w, ch[0], ch[1], ch[2], ch[3], init_vals, init_idx)
+        return self._fns[nearest](w, ch[0], ch[1], ch[2], ch[3], empty_vals, empty_idx)
       out = strategy.run(replica_fn, args=(w, group))
       vals = strategy.experimental_local_results(out[0])
       idx = strategy.experimental_local_results(out[1])
-      return merge(list(vals), list(idx))
+      return merge([run_vals, *vals], [run_idx, *idx])
     self._group_fn = {nearest: tf.function(
-        lambda w, g, v, i, nearest=nearest: one_group(w, g, v, i, nearest))
+        lambda w, g, v, i, ev, ei, nearest=nearest: one_group(w, g, v, i, ev, ei, nearest))
                       for nearest in (True, False)}
 
   def __call__(self, w: np.ndarray, nearest: bool):
@@ -270,9 +276,9 @@ class _Pricer:
       for chunk in (self.chunks if self.stream else self.device_chunks):
         vals, idx = fn(w, *chunk, vals, idx)
     else:
+      empty_vals, empty_idx = vals, idx
       for group in self.groups:
-        gv, gi = self._group_fn[nearest](w, group, vals, idx)
-        vals, idx = kernels.merge_top([vals, gv], [idx, gi])
+        vals, idx = self._group_fn[nearest](w, group, vals, idx, empty_vals, empty_idx)
     return backend.to_numpy(vals).astype(np.float64), backend.to_numpy(idx).astype(np.int64)
 
 
