@@ -230,7 +230,7 @@ def test_targeted_suite_reaches_its_targets(setup):
     (dict(attacks=("deepfool",)), "unknown attack 'deepfool'"),
     (dict(eps_inf=(1.5,)), "L-inf eps must be in"),
     (dict(eps_inf=(0.0,)), "L-inf eps must be in"),
-    (dict(eps_l2=(100.0,)), "L2 eps must be in"),
+    (dict(eps_l2=(100.0,)), "L2 eps must be a number in"),
     (dict(attacks=("spsa",), norms=("2",)), "no attack in"),
     (dict(norms=("1",)), "unknown norm"),
     (dict(iterative=attacks.IterativeConfig(step_size=2.0)), "attack_step_size"),

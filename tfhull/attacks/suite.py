@@ -81,8 +81,10 @@ class AttackConfig:
     max_l2 = math.sqrt(input_dim) if input_dim else math.inf
     for e in self.eps_l2:
       if not 0 < e <= max_l2:
-        raise UserError(f"--attack_eps_l2={e}: L2 eps must be in (0, {max_l2:.3g}] "
-                        f"(sqrt of the input dimension {input_dim}) for images in [0, 1]")
+        bound = (f"(0, {max_l2:.3g}] (sqrt of the input dimension {input_dim})" if input_dim
+                 else "(0, inf)")
+        raise UserError(f"--attack_eps_l2={e}: L2 eps must be a number in {bound} for images "
+                        "in [0, 1]")
     if self.batch_size < 1 or self.bisection_steps < 1 or self.iterative.steps < 1:
       raise UserError("--attack_batch_size, --attack_steps and --attack_bisection_steps must be "
                       ">= 1")
