@@ -26,7 +26,6 @@ KERAS_BACKEND=jax (subprocess); peers numpy Wolfe and cvxpy+Clarabel with their 
 """
 
 import dataclasses
-import importlib.metadata
 import json
 import math
 import os
@@ -41,6 +40,7 @@ from absl import logging
 import numpy as np
 
 from benchmarks import solver_stats
+from tfhull import environment
 
 DIM_SIDE = 28  # Synthetic images are 28 x 28 = 784-dimensional, like MNIST.
 DIGITS_TEST = 450  # 1,797 digits -> 1,347 training points, 450 queries.
@@ -286,13 +286,9 @@ def machine_info() -> dict[str, Any]:
     cpu = names[0] if names else cpu
   except OSError:
     pass
-  versions = {}
-  for dist in ("tfhull", "numpy", "scipy", "keras", "tensorflow", "jax", "jaxlib", "cvxpy",
-               "clarabel", "ecos", "scikit-learn"):
-    try:
-      versions[dist] = importlib.metadata.version(dist)
-    except importlib.metadata.PackageNotFoundError:
-      versions[dist] = None
+  versions = environment.package_versions(
+      ("tfhull", "numpy", "scipy", "keras", "tensorflow", "jax", "jaxlib", "cvxpy", "clarabel",
+       "ecos", "scikit-learn"))
   affinity = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
   return {
       "cpu": cpu,

@@ -116,7 +116,7 @@ def resolved_flags(v: Optional[Mapping[str, Any]] = None) -> str:
 def page_meta(arts: Mapping, flags_string: Optional[str] = None) -> dict:
   """The provenance, resolved flags and versions every report page shows."""
   from tfhull import artifacts  # pylint: disable=import-outside-toplevel
-  from tfhull.report import environment  # pylint: disable=import-outside-toplevel
+  from tfhull import environment  # pylint: disable=import-outside-toplevel
   from tfhull.study import steps  # pylint: disable=import-outside-toplevel
   return {"provenance": steps.provenance(arts),
           "config": resolved_flags() if flags_string is None else flags_string,

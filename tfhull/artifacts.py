@@ -38,7 +38,6 @@ import re
 import shutil
 import socket
 import stat
-import sys
 import tempfile
 import time
 import uuid
@@ -48,6 +47,7 @@ from absl import logging
 
 import tfhull
 from tfhull import cluster
+from tfhull import environment
 from tfhull import io
 from tfhull.errors import UserError
 
@@ -675,10 +675,8 @@ def _build(component, version, artifact_type, params, inputs, fp, uri, build, *,
 
 
 def versions() -> dict[str, str]:
-  """Versions of tfhull, Python and the loaded numeric packages."""
+  """Versions of tfhull, Python and the installed numeric packages."""
   out = {"tfhull": tfhull.__version__, "python": platform.python_version()}
-  for mod in ("numpy", "tensorflow", "keras", "jax"):
-    m = sys.modules.get(mod)
-    if m is not None:
-      out[mod] = getattr(m, "__version__", "?")
+  found = environment.package_versions(("numpy", "tensorflow", "keras", "jax"))
+  out.update({k: v for k, v in found.items() if v is not None})
   return out

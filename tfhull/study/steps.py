@@ -302,7 +302,7 @@ def report_inputs(inputs: Mapping, cfg):
   from tfhull import io  # pylint: disable=import-outside-toplevel
   from tfhull import report as report_lib  # pylint: disable=import-outside-toplevel
   from tfhull.hull import saved  # pylint: disable=import-outside-toplevel
-  from tfhull.report import environment  # pylint: disable=import-outside-toplevel
+  from tfhull import environment  # pylint: disable=import-outside-toplevel
   from tfhull.report import study as study_report  # pylint: disable=import-outside-toplevel
   ds = tfhull.data.load(inputs["data"].uri)
   dims = {a.summary["space"]: int(a.summary["dim"]) for a in hull_inputs(inputs).values()

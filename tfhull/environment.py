@@ -1,6 +1,11 @@
-"""The software a report page was made with: package versions and the git commit.
+"""The software a result was made with: package versions and the git commit (stdlib only).
 
-  versions(recorded)   # {"tensorflow": "2.21.0", ..., "git commit": "4c7114a… (modified)"}
+  installed("numpy")                 # "2.1.3", or None when not installed
+  package_versions(["numpy", "jax"]) # {"numpy": "2.1.3", "jax": None}
+  versions(recorded)                 # {"tensorflow": "2.21.0", ..., "git commit": "4c7114a…"}
+
+One module for every place that records versions (artifact metadata, report pages, benchmark
+JSON). Versions are read from the installed distributions, never by importing the packages.
 
 `recorded` (an artifact's metadata "versions", from when it was built) wins over what is
 installed now; packages that are not installed are left out; the git commit is "unknown"
@@ -10,7 +15,7 @@ outside a git checkout.
 import importlib.metadata
 import os
 import subprocess
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Sequence
 
 # Distribution name -> the name the report shows.
 PACKAGES = {"tensorflow": "tensorflow", "keras": "keras", "numpy": "numpy", "scipy": "scipy",
@@ -18,14 +23,20 @@ PACKAGES = {"tensorflow": "tensorflow", "keras": "keras", "numpy": "numpy", "sci
             "tensorflow-datasets": "tensorflow-datasets", "matplotlib": "matplotlib",
             "absl-py": "absl-py", "tfhull": "tfhull"}
 GIT_COMMIT = "git commit"
-_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def installed(distribution: str) -> Optional[str]:
+  """The installed version of `distribution`, None when it is not installed."""
   try:
     return importlib.metadata.version(distribution)
   except importlib.metadata.PackageNotFoundError:
     return None
+
+
+def package_versions(distributions: Sequence[str]) -> dict:
+  """{distribution: version or None} for each of `distributions`."""
+  return {d: installed(d) for d in distributions}
 
 
 def git_commit(root: str = _ROOT) -> str:
@@ -43,6 +54,8 @@ def git_commit(root: str = _ROOT) -> str:
 
 
 def versions(recorded: Optional[Mapping[str, str]] = None) -> dict:
+  """{shown name: version} of PACKAGES that are installed, then `recorded` (wins), then the git
+  commit."""
   out = {}
   for dist, shown in PACKAGES.items():
     v = installed(dist)
