@@ -374,9 +374,21 @@ def provenance(arts: Mapping) -> list:
            "created": a.metadata.get("created")} for name, a in arts.items()]
 
 
+def report_sections(rin, inputs: Mapping) -> list:
+  """The study report's sections: the library's, then the headline intervals
+  (`tfhull.study.seeds`, bootstrap over the test samples)."""
+  from tfhull.report import html  # pylint: disable=import-outside-toplevel
+  from tfhull.report import intervals as intervals_report  # pylint: disable=import-outside-toplevel
+  from tfhull.study import seeds  # pylint: disable=import-outside-toplevel
+  iv = seeds.headline_intervals([inputs])
+  rin.metrics["intervals"] = iv  # metrics.json: the numbers behind the section.
+  return html.build_sections(rin) + [intervals_report.interval_section(iv, rin.space_dims)]
+
+
 def report(node, cfg, inputs, out_dir) -> dict:
   del node
   from tfhull import report as report_lib  # pylint: disable=import-outside-toplevel
-  result = report_lib.write_report(report_inputs(inputs, cfg), out_dir)
+  rin = report_inputs(inputs, cfg)
+  result = report_lib.write_report(rin, out_dir, sections=report_sections(rin, inputs))
   return {"figures": result["figures"], "figure_names": result["figure_names"],
           "skipped": result["skipped"], "headline": ["figures", "skipped"]}
