@@ -74,14 +74,15 @@ def two_seeds(tmp_path_factory):
   for name in originals:
     mp.setattr(steps, name, counting(name))
   cfg = study.StudyConfig(
-      data=study.DataConfig(dataset="digits", train_size=120, test_size=40),
+      data=study.DataConfig(dataset="digits", train_size=120, test_size=40,
+                            classes=("0", "1", "2", "3", "4")),
       train=study.TrainStepConfig(model="mlp:width=16,depth=1",
                                   training=TrainConfig(epochs=3, batch_size=64)),
       attack=study.AttackStepConfig(attack=AttackConfig(
           attacks=("fgm",), norms=("2",), eps_l2=(1.0,), minimal=False, flip_points=False)),
       features=study.FeaturesConfig(representations=("pixel",)),
       hull=study.HullConfig(query_splits=("test",), per_class=False, working_set_size=32),
-      analyze=study.AnalyzeConfig(ray_points=5),
+      analyze=study.AnalyzeConfig(ray_points=5, shift_samples=30),
       report=study.ReportConfig(image_rows=0),
       run=study.RunConfig(output_root=root))
   try:
@@ -139,3 +140,17 @@ def test_interval_section_states_estimate_interval_and_what_it_is_over():
   assert rows[0][:3] == ("Test accuracy", "90.0%", "85.0% to 94.0%")
   assert "one seed" in rows[0][3]
   assert rows[1][1:3] == ("0.61", "0.6 to 0.63") and "3 seeds x 450" in rows[1][3]
+
+
+def test_analyze_measures_shift_detection_for_corrupted_and_held_out_inputs(two_seeds):
+  """The analyze step's shift detection (tfhull.analysis.shift) on the tiny study: a pixel-space
+  row per score for shuffled pixels and for the five classes --classes left out."""
+  from tfhull import io
+  _, _, dones, _, _ = two_seeds
+  sh = io.read_json(dones[0]["analyze"].path("analysis.json"))["shift"]
+  assert sh["spaces"] == ["pixel"]
+  assert sorted(sh["sets"]) == ["held_out_classes", "shuffled_pixels"]
+  for d in sh["sets"].values():
+    assert d["samples_shifted"] == 30 and d["samples_in_distribution"] == 40
+    assert {"pixel/d_hull", "pixel/d_hull_over_d_nn", "max_softmax"} <= set(d["auroc"])
+    assert all(0 <= v <= 1 for v in d["auroc"].values() if v is not None)
