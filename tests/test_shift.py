@@ -50,3 +50,24 @@ def test_shifted_sets_are_corrupted_test_inputs_and_held_out_classes():
   assert any(np.allclose(flat[0], np.sort(xi.ravel())) for xi in x)
   again = shift.shifted_sets(x, ["shuffled_pixels"], samples=10, seed=3)
   np.testing.assert_array_equal(again["shuffled_pixels"], sets["shuffled_pixels"])
+
+
+def test_findings_state_what_the_intervals_support():
+  from tfhull.report import findings
+  iv = lambda e, lo, hi, seeds=1: {"estimate": e, "low": lo, "high": hi, "seeds": seeds}  # pylint: disable=unnecessary-lambda-assignment
+  intervals = {"test_fraction_outside": {"pixel": iv(1.0, 1.0, 1.0), "layer:features":
+                                         iv(0.4, 0.3, 0.5)},
+               "median_dhull_over_dnn": {"pixel": iv(0.6, 0.58, 0.62)},
+               "test_accuracy": iv(0.97, 0.95, 0.98)}
+  ep = {"auroc": {"pixel/d_hull": 0.8, "knn": 0.6, "max_softmax": 0.85},
+        "interval": {"pixel/d_hull": [0.7, 0.9], "knn": [0.5, 0.68], "max_softmax": [0.8, 0.9]}}
+  text = findings.findings(intervals, error_prediction=ep)
+  assert "supports that nearly every test point" in text and "pixels" in text.lower()
+  assert "does not show that test points lie outside the hull in" in text
+  assert "better than the k-NN feature distance" in text
+  assert "does not show it beats max-softmax" in text
+  assert "one trained model" in text
+  weak = {"auroc": {"pixel/d_hull": 0.55}, "interval": {"pixel/d_hull": [0.45, 0.65]}}
+  assert "does not show that the hull scores predict" in findings.findings(
+      {"test_accuracy": iv(0.9, 0.8, 0.95, seeds=3)}, error_prediction=weak)
+  assert "3 model seeds" in findings.findings({"test_accuracy": iv(0.9, 0.8, 0.95, seeds=3)})

@@ -14,6 +14,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from tfhull.report import figures
+from tfhull.report import findings
 from tfhull.report import html
 from tfhull.report import names
 
@@ -153,5 +154,6 @@ def write_seeds_report(seeds: Sequence[int], intervals: Mapping, out_dir: str, *
   headline = [(t, f"{v} ({sp})", o) for t, v, sp, o in interval_rows(intervals, dims)]
   return html.write_page(out_dir, [s], title=title, headline=headline,
                          metrics={"seeds": list(seeds), "intervals": intervals},
-                         summary=f"Headline numbers over seeds {', '.join(map(str, seeds))}, "
-                         "with 95% intervals in parentheses.", **page)
+                         summary=findings.findings(intervals, dims=dims) + " Headline "
+                         f"numbers over seeds {', '.join(map(str, seeds))}, with 95% intervals "
+                         "in parentheses.", **page)

@@ -392,16 +392,22 @@ def provenance(arts: Mapping) -> list:
 
 def report_sections(rin, inputs: Mapping) -> list:
   """The study report's sections: the library's, then the headline intervals
-  (`tfhull.study.seeds`, bootstrap over the test samples)."""
+  (`tfhull.study.seeds`, bootstrap over the test samples) and shift detection; puts the findings
+  paragraph (`tfhull.report.findings`) before the summary sentence."""
   from tfhull.report import html  # pylint: disable=import-outside-toplevel
   from tfhull.report import intervals as intervals_report  # pylint: disable=import-outside-toplevel
   from tfhull.study import seeds  # pylint: disable=import-outside-toplevel
   from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull.report import findings  # pylint: disable=import-outside-toplevel
   from tfhull.report import shift as shift_report  # pylint: disable=import-outside-toplevel
   iv = seeds.headline_intervals([inputs])
   rin.metrics["intervals"] = iv  # metrics.json: the numbers behind the section.
-  sh = io.read_json(inputs["analyze"].path("analysis.json")).get("shift")
+  an = io.read_json(inputs["analyze"].path("analysis.json"))
+  sh = an.get("shift")
   rin.metrics["shift_detection"] = sh
+  rin.summary = " ".join(x for x in (findings.findings(
+      iv, error_prediction=an.get("error_prediction"), shift=sh, dims=rin.space_dims),
+                                     rin.summary) if x)
   return html.build_sections(rin) + [intervals_report.interval_section(iv, rin.space_dims),
                                      shift_report.shift_section(sh, rin.space_dims)]
 
