@@ -118,6 +118,11 @@ def test_seeds_page_holds_intervals_over_both_seeds(two_seeds):
   assert acc["per_seed"] == pytest.approx(per_seed)
   assert acc["estimate"] == pytest.approx(np.mean(per_seed))
   assert acc["low"] <= acc["estimate"] <= acc["high"]
+  # Per-sample worst-case robustness reproduces the attack step's own summary, seed by seed.
+  for key, w in iv["worst_case_robust_accuracy"].items():
+    norm, eps = key.split("/")
+    assert w["per_seed"] == pytest.approx(
+        [d["attack"].summary["worst_case_robust_accuracy"][norm][eps] for d in dones])
   # The pixel hull does not depend on the seed: identical per-seed values.
   pix = iv["median_dhull_over_dnn"]["pixel"]
   assert pix["per_seed"][0] == pix["per_seed"][1]

@@ -59,12 +59,15 @@ def test_findings_state_what_the_intervals_support():
                                          iv(0.4, 0.3, 0.5)},
                "median_dhull_over_dnn": {"pixel": iv(0.6, 0.58, 0.62)},
                "test_accuracy": iv(0.97, 0.95, 0.98)}
-  ep = {"auroc": {"pixel/d_hull": 0.8, "knn": 0.6, "max_softmax": 0.85},
-        "interval": {"pixel/d_hull": [0.7, 0.9], "knn": [0.5, 0.68], "max_softmax": [0.8, 0.9]}}
+  ep = {"auroc": {"pixel/d_hull": 0.8, "pixel/class_hull_margin": 0.99, "knn": 0.6,
+                  "max_softmax": 0.85},
+        "interval": {"pixel/d_hull": [0.7, 0.9], "pixel/class_hull_margin": [0.98, 1.0],
+                     "knn": [0.5, 0.68], "max_softmax": [0.8, 0.9]}}
   text = findings.findings(intervals, error_prediction=ep)
   assert "supports that nearly every test point" in text and "pixels" in text.lower()
   assert "does not show that test points lie outside the hull in" in text
   assert "better than the k-NN feature distance" in text
+  assert "class-hull margin" not in text  # It uses the true label: not a predictor.
   assert "does not show it beats max-softmax" in text
   assert "one trained model" in text
   weak = {"auroc": {"pixel/d_hull": 0.55}, "interval": {"pixel/d_hull": [0.45, 0.65]}}

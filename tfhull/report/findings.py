@@ -10,6 +10,7 @@ Rules (each sentence names its number and interval):
   below 1;
 - a score predicts errors or detects a shift: when its AUROC interval lies above 0.5; it beats a
   baseline only when its interval lies above the baseline's (overlapping intervals: not shown);
+  for errors the class-hull margin (it uses the true label) is not a candidate;
 - one seed: the intervals cover the test sample only, so nothing is claimed about other seeds.
 """
 
@@ -36,12 +37,14 @@ def _space(space: str, dims) -> str:
   return names.space_name(space, (dims or {}).get(space))
 
 
-def _auroc_findings(res: Optional[Mapping], what: str, dims) -> list:
-  """Sentences on one AUROC table (error prediction or one shifted set)."""
+def _auroc_findings(res: Optional[Mapping], what: str, dims, exclude=()) -> list:
+  """Sentences on one AUROC table (error prediction or one shifted set); scores in `exclude`
+  are not candidates for the best hull score."""
   if not res or not res.get("auroc"):
     return []
   auroc, interval = res["auroc"], res.get("interval") or {}
-  hull = {k: v for k, v in auroc.items() if "/" in k and v is not None}
+  hull = {k: v for k, v in auroc.items()
+          if "/" in k and v is not None and k.rpartition("/")[2] not in exclude}
   if not hull:
     return []
   best = max(hull, key=hull.get)
@@ -107,7 +110,9 @@ def findings(intervals: Mapping, *, error_prediction: Optional[Mapping] = None,
   acc = intervals.get("test_accuracy")
   if acc:
     out.append(f"Test accuracy is {_iv(acc, True)}.")
-  out += _auroc_findings(error_prediction, "predict the model's errors", dims)
+  # The error table's class-hull margin uses the true label (a diagnostic, not a predictor).
+  out += _auroc_findings(error_prediction, "predict the model's errors", dims,
+                         exclude=("class_hull_margin",))
   for name, res in ((shift or {}).get("sets") or {}).items():
     out += _auroc_findings(res, f"detect shifted inputs ({_SETS.get(name, name)})", dims)
   if seeds > 1:
