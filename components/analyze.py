@@ -8,7 +8,8 @@ Adversarial: each sample's minimal perturbation against its d_hull and d_NN (pix
 Extrapolation direction: the model's label and margin along the ray from each test sample's
 pixel-space hull projection through the sample, and where the first boundary crossing lies.
 Linear head: whether each class's training-feature hull lies inside its own decision region,
-and each test feature's distance to the nearest boundary vs to the hull. Writes
+and each test feature's distance to the nearest boundary vs to the hull. Shifted inputs: AUROC of
+the hull scores, k-NN and max-softmax for test vs corrupted or held-out-class inputs. Writes
 `analysis.json` (every summary) and `analysis.npz` (the arrays behind the figures).
 """
 
@@ -29,12 +30,19 @@ def define_flags() -> None:
   flags.DEFINE_float("ray_t_max", 3.0, "Ray scan end (> 1: beyond the sample).", lower_bound=1.0)
   flags.DEFINE_integer("ray_points", 81, "Points per ray.", lower_bound=3)
   flags.DEFINE_integer("ray_samples", 0, "Test samples scanned (0 = all).", lower_bound=0)
+  flags.DEFINE_list("shift_corruptions", ["shuffled_pixels"], "Shifted inputs whose detection by "
+                    "the hull scores is measured: these corruptions of test inputs (any of "
+                    "shuffled_pixels, random_pixels, gaussian; empty: none), and the classes "
+                    "--classes leaves out.")
+  flags.DEFINE_integer("shift_samples", 200, "Inputs per shifted set.", lower_bound=1)
 
 
 def config(v) -> study_config.AnalyzeConfig:
   """The analyze step's config from flag values `v`."""
   return study_config.AnalyzeConfig(ray_t_min=v["ray_t_min"], ray_t_max=v["ray_t_max"],
-                                    ray_points=v["ray_points"], ray_samples=v["ray_samples"])
+                                    ray_points=v["ray_points"], ray_samples=v["ray_samples"],
+                                    shift_corruptions=tuple(v["shift_corruptions"]),
+                                    shift_samples=v["shift_samples"])
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ INPUT_DIRS = {
     "features": flags.DEFINE_list("features_artifact", [], "Use these Representation artifact "
                                   "directories (one space each) instead of computing them."),
 }
-_FORCE_STEPS = COMPONENTS + ("all", "sweep", "toy2d", "polynomial")
+_FORCE_STEPS = COMPONENTS + ("all", "sweep", "seeds", "toy2d", "polynomial")
 
 
 def define_all() -> None:

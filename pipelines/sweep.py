@@ -12,13 +12,16 @@ features and test-set hull distances when only the model changes) are computed o
 hits at every other point. Then a SweepReport artifact collects parameters and
 over-parameterization ratios against training and test accuracy, hull metrics, the median minimal
 adversarial perturbation and the boundary crossings along the rays, with figures against the
-parameter count (log scale).
+parameter count (log scale) whose error bars are 95% intervals. With `--seeds=0,1,2`
+(`pipelines.seeds`) every grid point runs once per model seed and its intervals cover the seeds
+and the test samples; without, the test samples of the one seed.
 """
 
 from absl import flags
 from absl import logging
 
 from components import common
+from pipelines import seeds as seeds_pipeline
 from tfhull import study
 from tfhull.errors import UserError
 
@@ -28,8 +31,8 @@ SWEEP = flags.DEFINE_multi_string("sweep", [], "An axis of the grid: FLAG=V1|V2|
                                   "flag for more axes).")
 LAST = flags.DEFINE_string("sweep_last_step", "analyze", "The last step run per grid point "
                            "(analyze or report).")
-VERSION = "2"
-_FIXED = ("sweep", "sweep_last_step", "output_root", "flagfile", "force", "strategy", "tpu")
+VERSION = "3"
+_FIXED = ("sweep", "sweep_last_step", "seeds", "output_root", "flagfile", "force", "strategy", "tpu")
 
 
 def parse_axes(specs) -> list:
@@ -83,18 +86,27 @@ def run_sweep(argv=()):
     raise UserError(f"--sweep_last_step={LAST.value} must be analyze or report")
   base = common.values()
   points = study_configs(axes, base)
+  chosen = seeds_pipeline.parse(seeds_pipeline.SEEDS.value)
   common.quiet_console()
   from tfhull import io  # pylint: disable=import-outside-toplevel
   from tfhull.report import sweep as sweep_report  # pylint: disable=import-outside-toplevel
+  from tfhull.study import seeds as seeds_lib  # pylint: disable=import-outside-toplevel
   rows, inputs = [], {}
   for i, (assignment, cfg) in enumerate(points):
     logging.info("=== sweep point %d/%d: %s", i + 1, len(points), assignment)
-    done = study.run(study.build(cfg), [LAST.value], cfg)
+    if chosen:
+      cfgs = seeds_pipeline.configs(cfg, chosen, [LAST.value])
+      dones = seeds_pipeline.run_all(cfgs, chosen, [LAST.value])
+    else:
+      dones = [study.run(study.build(cfg), [LAST.value], cfg)]
+    done = dones[0]
     analysis = io.read_json(done["analyze"].path("analysis.json"))
-    rows.append({"assignment": assignment,
-                 "metrics": sweep_report.point_metrics(done, analysis),
+    metrics = sweep_report.point_metrics(done, analysis)
+    metrics["intervals"] = seeds_lib.headline_intervals(dones)
+    rows.append({"assignment": assignment, "metrics": metrics,
                  "history": io.read_json(done["train"].path("history.json"))})
-    inputs[f"point{i:03d}"] = done["analyze"]
+    for s, d in zip(chosen or [None], dones):
+      inputs[f"point{i:03d}" + ("" if s is None else f"_seed{s}")] = d["analyze"]
   x_axis = "model" if any(a[0] == "model" for a in axes) else None
   run_cfg = common.run_config(base)
 
@@ -110,8 +122,8 @@ def run_sweep(argv=()):
             "test_accuracy": [r["metrics"]["test_accuracy"] for r in rows],
             "headline": ["points", "params", "test_accuracy"]}
 
-  art = common.run_named("sweep", VERSION, "SweepReport",
-                         {"axes": axes, "last_step": LAST.value}, inputs, build, run_cfg)
+  params = {"axes": axes, "last_step": LAST.value, **({"seeds": chosen} if chosen else {})}
+  art = common.run_named("sweep", VERSION, "SweepReport", params, inputs, build, run_cfg)
   print(f"\nSweep report: {art.path('report.html')}")
   return art
 

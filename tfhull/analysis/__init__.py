@@ -2,7 +2,7 @@
 
 # Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
 # tfhull.versions --refresh`).
-VERSION = "2"
+VERSION = "3"
 
 from tfhull.analysis.adversarial import perturbation_vs_hull
 from tfhull.analysis.error_prediction import default_k

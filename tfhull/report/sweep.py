@@ -57,15 +57,16 @@ def sweep_figure(rows: Sequence[dict], x_axis: Optional[str]) -> Optional[figure
     color = f"C{i % 10}"
     axes[0, 0].plot(p, [x["train_accuracy"] for x in m], "o--", color=color,
                     label=f"{label}: train")
-    axes[0, 0].plot(p, [x["test_accuracy"] for x in m], "s-", color=color, label=f"{label}: test")
+    _bars(axes[0, 0], p, m, "test_accuracy", None, "test_accuracy", "s-", color,
+          f"{label}: test")
     for j, space in enumerate(sorted(m[0]["median_dhull_over_dnn"], key=names.space_key)):
-      axes[0, 1].plot(p, [x["median_dhull_over_dnn"].get(space) for x in m],
-                      ("o-", "s--", "^:", "d-.")[j % 4], color=color,
-                      label=f"{label}: {names.space_name(space)}")
-    axes[1, 0].plot(p, [x["median_minimal_l2"] for x in m], "o-", color=color, label=label)
+      _bars(axes[0, 1], p, m, "median_dhull_over_dnn", space, None,
+            ("o-", "s--", "^:", "d-.")[j % 4], color, f"{label}: {names.space_name(space)}")
+    _bars(axes[1, 0], p, m, "median_minimal_l2", _minimal_key(m), "median_minimal_l2", "o-",
+          color, label)
     for j, cat in enumerate(_RAYS[:3]):
-      axes[1, 1].plot(p, [x["ray_categories"].get(cat, np.nan) for x in m],
-                      ("o-", "s--", "^:")[j], color=color, label=f"{label}: {cat}")
+      _bars(axes[1, 1], p, m, "ray_first_crossing", cat, None, ("o-", "s--", "^:")[j], color,
+            f"{label}: {cat}")
   titles = (("Accuracy", "accuracy (fraction)"),
             ("Test samples vs the training hull", "median d_hull / d_NN (test)"),
             ("Adversarial vulnerability", "median minimal L2 perturbation"),
@@ -82,8 +83,40 @@ def sweep_figure(rows: Sequence[dict], x_axis: Optional[str]) -> Optional[figure
       "of the test samples' distance to the training hull over their distance to the nearest "
       "training sample, per space. Bottom left: median smallest label-flipping L2 perturbation. "
       "Bottom right: where the label first changes along the ray from the hull projection "
-      "through each test sample (behind the hull boundary, between hull and sample, beyond it).",
+      "through each test sample (behind the hull boundary, between hull and sample, beyond it). "
+      "Error bars: 95% bootstrap intervals over the test samples, and over the seeds when the "
+      "sweep ran several (--seeds).",
       figures._png(fig))  # pylint: disable=protected-access
+
+
+def _minimal_key(m: Sequence[dict]) -> str:
+  """The minimal-perturbation key the headline uses (min_pgd/2, else cw_l2/2)."""
+  keys = set().union(*[(x.get("intervals") or {}).get("median_minimal_l2", {}) for x in m])
+  return "min_pgd/2" if "min_pgd/2" in keys or not keys else "cw_l2/2"
+
+
+def _bars(ax, p, m, metric, sub, plain, style, color, label) -> None:
+  """One line against the parameter count: each point's estimate with its 95% interval as an
+  error bar where the point has one (`metrics["intervals"]`), else its plain value."""
+  ys, lo, hi = [], [], []
+  for x in m:
+    iv = (x.get("intervals") or {}).get(metric)
+    iv = iv.get(sub) if (iv and sub is not None) else iv
+    if iv and iv.get("estimate") is not None:
+      ys.append(iv["estimate"])
+      lo.append(iv["estimate"] - iv["low"])
+      hi.append(iv["high"] - iv["estimate"])
+      continue
+    if plain is not None:
+      v = x.get(plain)
+    elif metric == "ray_first_crossing":
+      v = x["ray_categories"].get(sub, np.nan)
+    else:
+      v = x[metric].get(sub)
+    ys.append(np.nan if v is None else v)
+    lo.append(0.0)
+    hi.append(0.0)
+  ax.errorbar(p, ys, yerr=[lo, hi], fmt=style, color=color, label=label, capsize=2)
 
 
 def curves_figure(rows: Sequence[dict]) -> Optional[figures.Plot]:
@@ -123,9 +156,13 @@ def write_sweep_report(rows: Sequence[dict], x_axis: Optional[str], out_dir: str
                       sorted(m["median_dhull_over_dnn"].items(),
                              key=lambda kv: names.space_key(kv[0])) if v is not None)
     minimal = m["median_minimal_l2"]
+    acc = (m.get("intervals") or {}).get("test_accuracy")
+    test = (f"{html.pct(acc['estimate'])} (95%: {html.pct(acc['low'])} to "
+            f"{html.pct(acc['high'])}{', ' + str(acc['seeds']) + ' seeds' if acc['seeds'] > 1 else ''})"
+            if acc else html.pct(m["test_accuracy"]))
     headline.append((", ".join(f"{k}={v}" for k, v in r["assignment"].items()),
                      f"{m['params']:,} params ({m['params_per_example']:.3g}/example); train "
-                     f"{html.pct(m['train_accuracy'])}, test {html.pct(m['test_accuracy'])}",
+                     f"{html.pct(m['train_accuracy'])}, test {test}",
                      f"median d_hull/d_NN {ratio}; median minimal L2 "
                      f"{'n/a' if minimal is None else f'{minimal:.3g}'}"))
   section = html.Section("sweep", "The sweep",

@@ -185,9 +185,20 @@ class AnalyzeConfig:
   ray_t_max: float = 3.0
   ray_points: int = 81
   ray_samples: int = 0
+  # Shifted inputs (tfhull.analysis.shift): corruptions of the test set, and the held-out classes
+  # when --classes keeps a subset; up to shift_samples inputs per set.
+  shift_corruptions: Tuple[str, ...] = ("shuffled_pixels",)
+  shift_samples: int = 200
 
   def check(self) -> None:
     import math  # pylint: disable=import-outside-toplevel
+    from tfhull.data import CORRUPTIONS  # pylint: disable=import-outside-toplevel
+    bad = [c for c in self.shift_corruptions if c not in CORRUPTIONS]
+    if bad:
+      raise UserError(f"--shift_corruptions names {bad[0]!r}; use any of "
+                      f"{', '.join(c for c in CORRUPTIONS if c != 'none')} (or leave it empty)")
+    if self.shift_samples < 1:
+      raise UserError(f"--shift_samples={self.shift_samples} must be >= 1")
     for name, v in (("ray_t_min", self.ray_t_min), ("ray_t_max", self.ray_t_max)):
       if not math.isfinite(v):
         raise UserError(f"--{name}={v} is not a finite number")

@@ -42,7 +42,7 @@ _VERSIONS = {
     "attack": ("2", ("attacks", "models")),
     "features": ("2", ("models", "representations")),
     "hull": ("3", ("hull",)),
-    "analyze": ("2", ("analysis",)),
+    "analyze": ("3", ("analysis",)),
     "report": ("2", ("report",)),
 }
 _TYPES = {"data": "Dataset", "train": "Model", "attack": "AdversarialExamples",

@@ -284,9 +284,25 @@ def analyze(node, cfg, inputs, out_dir) -> dict:
       ray_t_min=a.ray_t_min, ray_t_max=a.ray_t_max, ray_points=a.ray_points,
       ray_samples=a.ray_samples)
   arrays = out.pop("arrays")
+  out["shift"] = _shift(cfg, ds, model, measured, feature_space)
   io.save_npz(io.join(out_dir, "analysis.npz"), arrays)
   io.write_json(io.join(out_dir, "analysis.json"), out)
   return {**out["headline"], **dtypes(model), "headline": list(out["headline"])}
+
+
+def _shift(cfg, ds, model, measured, feature_space):
+  """The hull as a detector of shifted inputs (`tfhull.analysis.shift`); None without sets."""
+  from tfhull import representations  # pylint: disable=import-outside-toplevel
+  from tfhull.analysis import shift  # pylint: disable=import-outside-toplevel
+  a = cfg.analyze
+  sets = shift.shifted_sets(ds.x_test, a.shift_corruptions,
+                            held_out=shift.held_out_inputs(cfg.data), samples=a.shift_samples,
+                            seed=cfg.data.seed)
+  if not sets:
+    return None
+  strat = strategy(cfg.run) if cfg.run.strategy != "default" else None
+  return shift.shift_study(ds, model, measured, representations.labels_of(ds)["train"],
+                           feature_space, sets, cfg.hull.solver(), strategy=strat)
 
 
 def hull_summaries(inputs: Mapping) -> dict:
@@ -374,9 +390,32 @@ def provenance(arts: Mapping) -> list:
            "created": a.metadata.get("created")} for name, a in arts.items()]
 
 
+def report_sections(rin, inputs: Mapping) -> list:
+  """The study report's sections: the library's, then the headline intervals
+  (`tfhull.study.seeds`, bootstrap over the test samples) and shift detection; puts the findings
+  paragraph (`tfhull.report.findings`) before the summary sentence."""
+  from tfhull.report import html  # pylint: disable=import-outside-toplevel
+  from tfhull.report import intervals as intervals_report  # pylint: disable=import-outside-toplevel
+  from tfhull.study import seeds  # pylint: disable=import-outside-toplevel
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull.report import findings  # pylint: disable=import-outside-toplevel
+  from tfhull.report import shift as shift_report  # pylint: disable=import-outside-toplevel
+  iv = seeds.headline_intervals([inputs])
+  rin.metrics["intervals"] = iv  # metrics.json: the numbers behind the section.
+  an = io.read_json(inputs["analyze"].path("analysis.json"))
+  sh = an.get("shift")
+  rin.metrics["shift_detection"] = sh
+  rin.summary = " ".join(x for x in (findings.findings(
+      iv, error_prediction=an.get("error_prediction"), shift=sh, dims=rin.space_dims),
+                                     rin.summary) if x)
+  return html.build_sections(rin) + [intervals_report.interval_section(iv, rin.space_dims),
+                                     shift_report.shift_section(sh, rin.space_dims)]
+
+
 def report(node, cfg, inputs, out_dir) -> dict:
   del node
   from tfhull import report as report_lib  # pylint: disable=import-outside-toplevel
-  result = report_lib.write_report(report_inputs(inputs, cfg), out_dir)
+  rin = report_inputs(inputs, cfg)
+  result = report_lib.write_report(rin, out_dir, sections=report_sections(rin, inputs))
   return {"figures": result["figures"], "figure_names": result["figure_names"],
           "skipped": result["skipped"], "headline": ["figures", "skipped"]}
