@@ -22,6 +22,7 @@ from tfhull.models.inference import submodel
 from tfhull.models.inference import to_float32
 from tfhull.models.inference import trained_dtype_policy
 from tfhull.models.registry import build
+from tfhull.models.registry import file_kind
 from tfhull.models.registry import file_path
 from tfhull.models.registry import file_sha256
 from tfhull.models.registry import FILE_KINDS
@@ -32,3 +33,4 @@ from tfhull.models.registry import parameter_report
 from tfhull.models.registry import ParameterReport
 from tfhull.models.registry import parse_spec
 from tfhull.models.registry import REGISTRY
+from tfhull.models.registry import spec_sha256

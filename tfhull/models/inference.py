@@ -89,8 +89,13 @@ def load_artifact(artifact, strategy=None):
   Raises:
     UserError: a missing or corrupt model file, or one whose input shape is not the recorded one.
   """
-  model = load(artifact.path(MODEL_FILE), strategy=strategy)
   want = artifact.summary.get("input_shape")
+  if artifact.summary.get("model_format") == "savedmodel":  # An imported `savedmodel:PATH`.
+    from tfhull.models import savedmodel  # pylint: disable=import-outside-toplevel
+    return savedmodel.load(artifact.summary.get("model_spec", ""),
+                           artifact.path(savedmodel.DIR), want,
+                           artifact.summary.get("num_classes"), strategy=strategy)
+  model = load(artifact.path(MODEL_FILE), strategy=strategy)
   if want is not None and list(model.input_shape[1:]) != list(want):
     raise UserError(f"{artifact.uri}: {MODEL_FILE} takes inputs {tuple(model.input_shape[1:])} "
                     f"but its metadata says {tuple(want)}; rerun the train step with --force=train")
@@ -98,7 +103,9 @@ def load_artifact(artifact, strategy=None):
 
 
 def layer_names(model) -> list[str]:
-  return [layer.name for layer in model.layers]
+  """The model's layer names, with the outputs of an imported SavedModel's signature."""
+  extra = getattr(model, "_tfhull_layer_outputs", {})
+  return [layer.name for layer in model.layers] + [k for k in extra if k != "logits"]
 
 
 def submodel(model, layer: Optional[str]):
@@ -114,7 +121,9 @@ def submodel(model, layer: Optional[str]):
   if layer not in names:
     raise UserError(f"model {model.name} has no layer {layer!r}; its layers are "
                     f"{', '.join(names)} (the penultimate one is 'features')")
-  return keras.Model(model.inputs, model.get_layer(layer).output, name=f"{model.name}_{layer}")
+  extra = getattr(model, "_tfhull_layer_outputs", {})  # A SavedModel's signature outputs.
+  out = extra[layer] if layer in extra else model.get_layer(layer).output
+  return keras.Model(model.inputs, out, name=f"{model.name}_{layer}")
 
 
 def predict(model, x: np.ndarray, *, layer: Optional[str] = None, batch_size: int = 512,

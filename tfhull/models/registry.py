@@ -43,12 +43,23 @@ REGISTRY: dict[str, ModelEntry] = {
 
 
 # Spec kinds that name a file instead of a builder: `keras:PATH` (a saved `.keras` model, loaded
-# with safe_mode=True and used as it is: the train step does not train it).
-FILE_KINDS = {"keras": "a saved .keras model file, loaded with safe_mode=True, not trained"}
+# with safe_mode=True) and `savedmodel:PATH` (a SavedModel directory, see `savedmodel.py`), used
+# as they are: the train step does not train them.
+FILE_KINDS = {"keras": "a saved .keras model file, loaded with safe_mode=True, not trained",
+              "savedmodel": "a SavedModel directory whose serving_default signature returns a "
+                            "dict with 'logits' and the named layers, not trained"}
+
+
+def file_kind(spec: str):
+  """'keras' or 'savedmodel' for a file spec; None for builder specs."""
+  if not isinstance(spec, str):
+    return None
+  name = spec.strip().partition(":")[0].strip()
+  return name if name in FILE_KINDS else None
 
 
 def file_path(spec: str):
-  """The PATH of a `keras:PATH` spec; None for builder specs."""
+  """The PATH of a `keras:PATH` or `savedmodel:PATH` spec; None for builder specs."""
   if not isinstance(spec, str):
     return None
   name, _, path = spec.strip().partition(":")
@@ -123,11 +134,13 @@ def parse_spec(spec: str) -> tuple[str, dict]:
   name = name.strip()
   if name in FILE_KINDS:
     if not args.strip():
-      raise UserError(f"model spec {spec!r}: give the file, e.g. {name}:path/to/model.keras")
+      example = "path/to/model.keras" if name == "keras" else "path/to/saved_model_dir"
+      raise UserError(f"model spec {spec!r}: give the file, e.g. {name}:{example}")
     return name, {"path": args.strip()}
   if name not in REGISTRY:
     raise UserError(f"unknown model {name!r} in spec {spec!r}; valid models: {', '.join(names())}"
-                    ", or keras:PATH for a saved .keras model")
+                    ", or keras:PATH for a saved .keras model, or savedmodel:PATH for a "
+                    "SavedModel directory")
   defaults = REGISTRY[name].defaults
   kwargs = dict(defaults)
   seen = set()
@@ -153,6 +166,10 @@ def layer_names(spec: str, input_shape=None) -> list[str]:
   TensorFlow). Keras numbers unnamed layers per process (`dense`, `dense_1`, ...), so a model
   built after others has higher numbers; the names `features` and `logits` are fixed."""
   name, kw = parse_spec(spec)
+  if name == "savedmodel":  # The signature's outputs (reads saved_model.pb; UserError if bad).
+    from tfhull.models import savedmodel  # pylint: disable=import-outside-toplevel
+    outputs = savedmodel.signature(spec, kw["path"]).outputs
+    return ["input_layer", *[k for k in outputs if k != "logits"], "logits"]
   if name in FILE_KINDS:
     return saved_layer_names(kw["path"])
   counts = {}
@@ -214,8 +231,8 @@ def build(spec: str, input_shape, num_classes: int, *, seed: int = 0):
 
 
 def load_file(spec: str, input_shape, num_classes: int, strategy=None):
-  """The model of a `keras:PATH` spec (safe_mode=True), checked against the data's input shape
-  and class count.
+  """The model of a `keras:PATH` spec (safe_mode=True) or a `savedmodel:PATH` spec, checked
+  against the data's input shape and class count.
 
   Raises:
     UserError: a missing or corrupt file, or a model whose inputs or outputs do not fit.
@@ -223,7 +240,10 @@ def load_file(spec: str, input_shape, num_classes: int, strategy=None):
   from tfhull.models import inference  # pylint: disable=import-outside-toplevel
   path = file_path(spec)
   if path is None:
-    raise UserError(f"model spec {spec!r} names no file; use keras:PATH")
+    raise UserError(f"model spec {spec!r} names no file; use keras:PATH or savedmodel:PATH")
+  if file_kind(spec) == "savedmodel":
+    from tfhull.models import savedmodel  # pylint: disable=import-outside-toplevel
+    return savedmodel.load(spec, path, input_shape, num_classes, strategy=strategy)
   model = inference.load(path, strategy=strategy)
   want = tuple(int(d) for d in input_shape)
   if tuple(model.input_shape[1:]) != want:
@@ -233,6 +253,17 @@ def load_file(spec: str, input_shape, num_classes: int, strategy=None):
     raise UserError(f"--model={spec}: the model outputs {tuple(model.output_shape[1:])}, the "
                     f"dataset has {num_classes} classes; it must output one logit per class")
   return model
+
+
+def spec_sha256(spec: str) -> str:
+  """sha256 of the model a file spec names: of the `.keras` file, or over the files of a
+  SavedModel directory (`savedmodel.tree_sha256`)."""
+  path = file_path(spec)
+  if file_kind(spec) == "savedmodel":
+    from tfhull.models import savedmodel  # pylint: disable=import-outside-toplevel
+    savedmodel.check_exists(spec, path)
+    return savedmodel.tree_sha256(path)
+  return file_sha256(path)
 
 
 def file_sha256(path: str) -> str:

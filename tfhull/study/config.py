@@ -71,8 +71,8 @@ class TrainStepConfig:
     with the replica count, since both change the optimisation."""
     from tfhull.models import registry  # pylint: disable=import-outside-toplevel
     path = registry.file_path(self.model)
-    if path is not None:  # keras:PATH is not trained: the file's content is the whole key.
-      return {"model": self.model, "model_sha256": registry.file_sha256(path)}
+    if path is not None:  # keras:/savedmodel:PATH is not trained: its content is the whole key.
+      return {"model": self.model, "model_sha256": registry.spec_sha256(self.model)}
     t = _asdict(self.training)
     return {"model": self.model, **t, "replicas": int(replicas),
             "global_batch": int(t["batch_size"]) * int(replicas)}
@@ -82,7 +82,10 @@ class TrainStepConfig:
     self.training.check()
     models.parse_spec(self.model)
     path = models.file_path(self.model)
-    if path is not None and "://" not in path:
+    if models.file_kind(self.model) == "savedmodel":
+      from tfhull.models import savedmodel  # pylint: disable=import-outside-toplevel
+      savedmodel.signature(self.model, path)  # Exists, has the signature, returns logits.
+    elif path is not None and "://" not in path:
       import os  # pylint: disable=import-outside-toplevel
       if not os.path.isfile(path):
         raise UserError(f"--model={self.model}: no such file {path}")
@@ -337,6 +340,9 @@ def check_shape(cfg: "StudyConfig", shape: Tuple[int, ...], steps) -> None:
     if name in registry.REGISTRY and registry.REGISTRY[name].image_only and len(shape) != 3:
       raise UserError(f"--model={cfg.train.model} needs images (H, W, C), but --dataset="
                       f"{cfg.data.dataset} has inputs of shape {shape}; use mlp or linear")
+    if name == "savedmodel":  # Its input shape, before any work.
+      from tfhull.models import savedmodel  # pylint: disable=import-outside-toplevel
+      savedmodel.check(cfg.train.model, registry.file_path(cfg.train.model), shape)
   if "attack" in steps:
     cfg.attack.attack.check(dim)
   if "features" in steps:

@@ -75,8 +75,10 @@ def train(node, cfg, inputs, out_dir, work_dir) -> dict:
 
 
 def _imported_model(cfg, ds, out_dir) -> dict:
-  """The train step for `--model=keras:PATH`: no training; the file's model (safe_mode=True),
-  checked against the data, evaluated and copied into the Model artifact, with its sha256."""
+  """The train step for `--model=keras:PATH` or `savedmodel:PATH`: no training; the model
+  (safe_mode=True; a SavedModel unpickles nothing), checked against the data, evaluated and copied
+  into the Model artifact (`model.keras` or the `savedmodel/` directory), with its sha256."""
+  import os  # pylint: disable=import-outside-toplevel
   import time  # pylint: disable=import-outside-toplevel
   from tfhull import io  # pylint: disable=import-outside-toplevel
   from tfhull import models  # pylint: disable=import-outside-toplevel
@@ -84,9 +86,16 @@ def _imported_model(cfg, ds, out_dir) -> dict:
   start = time.time()
   spec, strat = cfg.train.model, strategy(cfg.run)
   path = models.file_path(spec)
-  sha = models.file_sha256(path)
+  sha = models.spec_sha256(spec)
   model = models.load_file(spec, ds.input_shape, ds.num_classes, strategy=strat)
-  io.write_bytes(io.join(out_dir, models.MODEL_FILE), io.read_bytes(path))
+  fmt = models.file_kind(spec)
+  if fmt == "savedmodel":  # The directory, file by file; loaded from there by `load_artifact`.
+    from tfhull.models import savedmodel  # pylint: disable=import-outside-toplevel
+    for name in savedmodel.files(path):
+      io.gfile.makedirs(io.join(out_dir, savedmodel.DIR, os.path.dirname(name)))
+      io.write_bytes(io.join(out_dir, savedmodel.DIR, name), io.read_bytes(io.join(path, name)))
+  else:
+    io.write_bytes(io.join(out_dir, models.MODEL_FILE), io.read_bytes(path))
   io.write_json(io.join(out_dir, "history.json"), {})
   kw = dict(batch_size=cfg.train.training.batch_size, strategy=strat)
   train_m = training.evaluate(model, ds.x_train, ds.y_train, **kw)
@@ -94,7 +103,7 @@ def _imported_model(cfg, ds, out_dir) -> dict:
   rep = models.parameter_report(model, len(ds.x_train), ds.num_classes)
   logging.info("train: imported %s (sha256 %s): train accuracy %.4f, test accuracy %.4f",
                path, sha[:12], train_m["accuracy"], test_m["accuracy"])
-  return {"model": model.name, "imported_from": path, "model_sha256": sha,
+  return {"model": model.name, "imported_from": path, "model_sha256": sha, "model_format": fmt,
           "params": rep.params, "params_per_example": rep.ratio_to_samples,
           "params_per_constraint": rep.ratio_to_constraints,
           "train_accuracy": train_m["accuracy"], "train_loss": train_m["loss"],
