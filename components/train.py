@@ -29,7 +29,9 @@ def define_flags() -> None:
                       f"Model spec NAME[:KEY=VALUE,...]; NAME in {', '.join(models.names())}, "
                       "e.g. mlp:width=1024,depth=3, cnn:width=64,depth=4, resnet:depth=20, "
                       "wide_resnet:depth=16,widen=4, linear; or keras:PATH, a saved .keras "
-                      "model (safe_mode=True) used as it is, not trained.")
+                      "model (safe_mode=True), or savedmodel:PATH, a SavedModel whose "
+                      "serving_default signature returns a dict with logits and the layers "
+                      "read by layer:KEY; both used as they are, not trained.")
   flags.DEFINE_enum("optimizer", "adam", training.OPTIMIZERS, "sgd (with --momentum) or adam.")
   flags.DEFINE_float("learning_rate", 1e-3, "Peak learning rate.")
   flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
