@@ -42,8 +42,9 @@ def test_identical_inside_different_outside(train):
   assert out.sum() > 10
   assert r3.disagreement.estimate == pytest.approx(out.mean())  # Exactly the points outside.
   assert 0 < r3.disagreement.low <= r3.disagreement.estimate <= r3.disagreement.high
-  text = ag.headline(inside, [r1, r3])
-  assert "more often outside" in text and "0.0%" in text
+  text = ag.headline(inside, [r3])
+  assert "agree inside the training hull and disagree outside" in text, text
+  assert "does not decide" in ag.headline([r3], [r1]) and "overlap" in ag.headline([r1], [r0])
 
 
 def test_mixtures_are_convex_combinations_inside_the_hull(train):

@@ -138,23 +138,24 @@ def _pct(iv) -> str:
 
 
 def headline(inside: Sequence[Agreement], outside: Sequence[Agreement]) -> str:
-  """One sentence from the numbers: the largest disagreement among the inside regions (mixtures
-  of training points) against the outside ones (test points, ray points)."""
+  """One sentence from the numbers: each inside region's disagreement (e.g. mixtures of training
+  points) and each outside one's (test points, far ray points), and what their intervals say."""
   ins = [a for a in inside if a.disagreement]
   outs = [a for a in outside if a.disagreement]
   if not ins or not outs:
     return "Agreement not measured: a region without points."
-  k = ins[0].models
+  lo = lambda a: a.disagreement.low  # pylint: disable=unnecessary-lambda-assignment
+  hi = lambda a: a.disagreement.high  # pylint: disable=unnecessary-lambda-assignment
   top_in = max(ins, key=lambda a: a.disagreement.estimate)
-  top_out = max(outs, key=lambda a: a.disagreement.estimate)
   low_out = min(outs, key=lambda a: a.disagreement.estimate)
-  if top_out.disagreement.low > top_in.disagreement.high:
-    verdict = "more often outside the training hull than inside it"
-  elif top_out.disagreement.high < top_in.disagreement.low:
-    verdict = "less often outside the training hull than inside it"
+  if min(map(lo, outs)) > max(map(hi, ins)):
+    verdict = "they agree inside the training hull and disagree outside it"
+  elif lo(top_in) > hi(low_out):
+    verdict = (f"membership in the hull alone does not decide agreement: they disagree more on "
+               f"{top_in.region} (inside) than on {low_out.region} (outside)")
   else:
-    verdict = "about as often outside the training hull as inside it (overlapping intervals)"
-  return (f"The {k} interpolating models disagree {verdict}: on at most "
-          f"{_pct(top_in.disagreement)} of the points inside ({top_in.region}), against "
-          f"{_pct(low_out.disagreement)} ({low_out.region}) to {_pct(top_out.disagreement)} "
-          f"({top_out.region}) outside.")
+    verdict = "the intervals of inside and outside overlap"
+  listing = lambda regions: "; ".join(  # pylint: disable=unnecessary-lambda-assignment
+      f"{_pct(a.disagreement)} of {a.region}" for a in regions)
+  return (f"The {ins[0].models} models disagree, inside the training hull, on {listing(ins)}; "
+          f"outside it, on {listing(outs)}: {verdict}.")
