@@ -94,3 +94,31 @@ def test_ratio_bins():
   np.testing.assert_array_equal(b, [-1, 0, 0, 1, 1, -1, -1])
   with pytest.raises(ValueError, match="increasing"):
     ag.ratio_bins([0.5], [1.0, 0.5])
+
+
+def test_pipeline_measure_regions_are_consistent(train):
+  """pipelines.agreement.measure on two small untrained MLPs: the ray at t = 1 is the test set,
+  the d_hull/d_NN bins partition the test points within the edges."""
+  import types  # pylint: disable=import-outside-toplevel
+  from pipelines import agreement as pipeline  # pylint: disable=import-outside-toplevel
+  from tfhull import models  # pylint: disable=import-outside-toplevel
+  from tfhull.hull import project_onto_hull  # pylint: disable=import-outside-toplevel
+  x, y = train
+  rng = np.random.default_rng(4)
+  x_test = rng.uniform(-0.5, 1.5, (30, 2)).astype(np.float32)
+  ds = types.SimpleNamespace(x_train=x, y_train=y, x_test=x_test, y_test=np.zeros(30, int))
+  res = project_onto_hull(x, x_test)
+  hull = {"distance": res.distance, "nearest_distance": res.nearest_distance,
+          "projection": res.projection}
+  nets = [models.build("mlp:width=16,depth=1", (2,), 4, seed=s) for s in (0, 1)]
+  opts = {"mixtures": 50, "parts": 3, "ratio_bins": [0.0, 0.5, 1.0], "ray_t": [0.0, 1.0, 2.0]}
+  out = pipeline.measure(ds, nets, hull, opts)
+  assert [a.region for a in out["inside"]] == ["training images", "same-class mixtures",
+                                                "mixed-class mixtures"]
+  assert [a.points for a in out["inside"]] == [60, 50, 50]
+  allt = out["tests"][0]
+  assert allt.points == 30 and out["rays"][1].points == 30
+  assert out["rays"][1].disagreement.estimate == allt.disagreement.estimate
+  ratio = res.distance / res.nearest_distance
+  assert sum(a.points for a in out["tests"][1:]) == np.sum((ratio >= 0) & (ratio <= 1))
+  assert len(out["train_accuracy"]) == 2 and len(out["test_accuracy"]) == 2
