@@ -177,7 +177,11 @@ def write_page(res: dict, names, opts: dict, out_dir: str, page: dict) -> dict:
   html.write_page(out_dir, [s], title=f"tfhull: agreement of {len(names)} models", headline=[
       (a.region, f"{100 * a.disagreement.estimate:.1f}%", "disagreement")
       for a in res["inside"][1:] + res["tests"][:1] + res["rays"][-1:]],
-                  metrics=metrics, summary=text, **page)
+                  metrics=metrics, summary=text, intro=(
+                      "This page measures how often several models, each trained to classify "
+                      "every training image correctly, disagree on points inside the convex hull "
+                      "of the training images (convex combinations of them) and outside it (the "
+                      "test images and points along rays beyond them)."), **page)
   return {"headline_text": text, "models": len(names),
           "disagreement": {a.region: a.disagreement.estimate
                            for a in res["inside"] + res["tests"] + res["rays"]},
