@@ -16,6 +16,7 @@ import json, sys
 from absl import flags
 from components import common
 from pipelines import sweep  # Defines every flag and --sweep, for the sweep configs.
+from pipelines import agreement  # Defines --agreement_*, for the agreement configs.
 from tfhull import study
 results = {}
 for path in sys.argv[1:]:
@@ -24,6 +25,9 @@ for path in sys.argv[1:]:
     flags.FLAGS(["prog", "--flagfile=" + path])
     if flags.FLAGS.sweep:  # Every grid point's study, checked as the sweep checks it.
       sweep.study_configs(sweep.parse_axes(flags.FLAGS.sweep), common.values())
+    elif flags.FLAGS["agreement_models"].present:  # Every model's study, as the pipeline checks.
+      o = agreement.settings()
+      agreement.study_configs(common.study_config(), o["models"], o["seeds"])
     else:
       study.check(common.study_config(), ["report"])
     results[path] = "ok"
@@ -47,7 +51,7 @@ def test_the_expected_configs_exist():
   assert {"digits_mlp.flags", "mnist_mlp.flags", "mnist_cnn.flags", "cifar10_resnet20.flags",
           "cifar10_wrn_tpu.flags", "sweep_digits_mlp.flags", "sweep_cifar10_wrn.flags",
           "sweep_memorization_digits.flags", "sweep_corruption_digits.flags",
-          "sweep_cifar10_wrn_tpu.flags"} <= names
+          "sweep_cifar10_wrn_tpu.flags", "agreement_digits.flags"} <= names
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=os.path.basename)
