@@ -421,8 +421,9 @@ def test_two_process_cluster_trains_attacks_and_measures_like_one_process(tmp_pa
   workers = [_spawn(PIPELINE, [root, str(tmp_path / f"worker{i}.npz")], {
       "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
       "task": {"type": "worker", "index": i}}) for i in range(2)]
+  single = _spawn(PIPELINE, [str(tmp_path / "one"), str(tmp_path / "one.npz")])  # Alongside.
   results = [_finish(p) for p in workers]
-  one = _finish(_spawn(PIPELINE, [str(tmp_path / "one"), str(tmp_path / "one.npz")]))
+  one = _finish(single)
   assert one["replicas"] == 2 and all(r["replicas"] == 2 for r in results), results
   assert [r["writer"] for r in results] == ["worker:0", "worker:0"]  # Both return the chief's.
   assert sorted(os.listdir(root)) == ["cluster"]

@@ -11,8 +11,10 @@ Algorithm (../shared/notes/hull-solver.md): column generation around pairwise Fr
      <a_i, r> gives the duality gap and so a certified interval for the distance; the m best
      violators join the working set. Repeat 2-3 until certified.
 A is processed in chunks (n is bounded by host memory, not device memory) and, under a
-`tf.distribute` strategy, its chunks are sharded across replicas, each pricing its own from an
-empty top-m list; the running list is merged with the replicas' lists once per group.
+`tf.distribute` strategy, its chunks are sharded across one host's replicas, each pricing its own
+from an empty top-m list; the running list is merged with the replicas' lists once per group.
+Across the workers of a multi-worker cluster the queries are sharded instead (whole batches, every
+point on every worker, `sharding`), so every certificate prices all n points.
 
 The certificate (weak duality, w = r/|r|): upper bound |x - A^T alpha|, computed in float64 on the
 host from the returned weights, and lower bound <w, x> - max_i <w, a_i>. The max comes from the
@@ -312,7 +314,9 @@ def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Option
     max_passes: full passes over the points per batch of queries.
     batch_size: queries solved together.
     strategy: optional tf.distribute strategy (TensorFlow backend): the points are sharded across
-      its replicas, each pricing its shard; results are merged.
+      one host's replicas, each pricing its shard, results merged; under a multi-worker
+      MultiWorkerMirroredStrategy each worker solves whole batches of queries against all points
+      on its local replicas and the results are gathered (call it on every worker).
     **kwargs: further `SolverConfig` fields (working_set_size, atoms_per_pass, chunk_size,
       refresh_every, max_inner_steps, dtype, progress).
 
