@@ -367,13 +367,14 @@ def build(out):
   model = training.train("mlp:width=32,depth=1", ds, training.TrainConfig(
       batch_size=16, epochs=2, learning_rate=1e-2, seed=0), strategy=strategy, verbose=0).model
   suite = attacks.run_suite(model, ds.x_test, ds.y_test, attacks.AttackConfig(
-      attacks=("pgd",), eps_inf=(0.1,), minimal=False, flip_points=False, batch_size=8,
+      attacks=("pgd", "cw_l2"), norms=("inf", "2"), eps_inf=(0.1,), eps_l2=(), minimal=False,
+      flip_points=False, batch_size=8, cw_steps=10, cw_search_steps=2,
       iterative=gradient.IterativeConfig(steps=5)), strategy=measure, progress=False)
-  adv = suite.records["x_adv"].reshape(24, -1)
+  adv = suite.records["x_adv"].reshape(48, -1)  # PGD, then CW-L2 (each replica its batch).
   res = project_onto_hull(ds.x_train_flat, np.concatenate([ds.x_test_flat, adv]),
                           batch_size=8, strategy=measure, progress=False)
   np.savez(os.path.join(out, "numbers.npz"), kernel=model.get_layer("logits").get_weights()[0],
-           adv=adv, distance=res.distance, lower_bound=res.lower_bound, verdict=res.verdict,
+           adv=adv, success=suite.records["success"], distance=res.distance, lower_bound=res.lower_bound, verdict=res.verdict,
            passes=res.passes, iterations=res.iterations, support=res.support)
   return {"writer": cluster.task_name()}
 
@@ -434,6 +435,7 @@ def test_two_process_cluster_trains_attacks_and_measures_like_one_process(tmp_pa
     for key in ref.files:
       np.testing.assert_array_equal(got[key], ref[key], err_msg=key)
   assert (ref["verdict"] == 2).any() and ref["passes"].max() > 1  # Real solves, some outside.
+  assert ref["success"][24:].any()  # CW-L2 found adversarials.
   # The work is split, not repeated: each worker priced a share, together one process's.
   for key in ("pricing_passes", "priced_rows", "candidates"):
     assert 0 < min(r[key] for r in results) < one[key], (key, results, one)
