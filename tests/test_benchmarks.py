@@ -1,4 +1,4 @@
-"""Tests of the hull-solver benchmark: its data generator and its --quick smoke run."""
+"""Tests of the benchmarks: their data generators, projections and --quick smoke runs."""
 
 import json
 import os
@@ -15,6 +15,7 @@ try:
 except ImportError:  # Bare `pytest` with an editable install older than benchmarks/.
   sys.path.insert(0, str(REPO))
   from benchmarks import hull_solver  # pylint: disable=g-import-not-at-top
+from benchmarks import scale  # pylint: disable=g-import-not-at-top
 
 
 def test_structured_images_shape_range_and_determinism():
@@ -102,3 +103,45 @@ def test_quick_attack_benchmark_json():
   assert pgd["tfhull"]["max_linf"] <= 0.1 + 1e-6
   assert cw["tfhull"]["success_rate"] > 0.9
   assert "error" in cw["cleverhans_per_batch"] or cw["speedup"] > 0
+
+
+def test_scale_synthetic_cifar_shape_labels_and_determinism():
+  x, y = scale.synthetic_cifar(600, seed=2)
+  assert x.shape == (600, 32, 32, 3) and x.dtype == np.uint8 and y.dtype == np.int32
+  assert set(np.unique(y)) == set(range(10))
+  np.testing.assert_array_equal(x, scale.synthetic_cifar(600, seed=2)[0])
+  # Learnable: the class colour means differ by far more than their noise.
+  means = np.stack([x[y == c].reshape(-1, 3).mean(0) for c in range(10)])
+  gaps = np.linalg.norm(means[:, None] - means[None], axis=2)[~np.eye(10, dtype=bool)]
+  assert gaps.min() > 5
+
+
+def test_scale_projection_multiplies_rates_by_the_full_config():
+  rows = {name: {"cpu_s": 2.0, "rows": 4} for name in (
+      "features", "fgm", "pgd", "cw_l2", "haar", "hull_pixel", "hull_haar", "hull_features")}
+  rows["train"] = {"step_cpu_s": 3.0}
+  got = scale.project(rows, cw_iterations=10)
+  full = scale.FULL
+  assert got["train"] == pytest.approx(200 * (3.0 * 390 + 0.5 * 10_000))
+  assert got["features"] == pytest.approx(0.5 * 60_000)
+  assert got["attacks"] == pytest.approx(1000 * (4 * 2 * (0.5 + 0.5) + 0.5 * 1000 / 10))
+  assert got["haar"] == pytest.approx(0.5 * 60_000)
+  assert got["hull"] == pytest.approx(3 * 0.5 * full["hull_queries"])
+  assert got["total"] == pytest.approx(sum(v for k, v in got.items() if k != "total"))
+
+
+@pytest.mark.slow  # About 100 s of CPU (TensorFlow, a ResNet-8 and three hull compilations).
+def test_quick_scale_benchmark_json():
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.run([sys.executable, "-m", "benchmarks.scale", "--quick", "--json"],
+                        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+                        check=False)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  report = json.loads(proc.stdout)
+  for name in ("data", "train", "features", "fgm", "pgd", "cw_l2", "haar", "hull_pixel",
+               "hull_haar", "hull_features"):
+    row = report["steps"][name]
+    assert row["wall_s"] > 0 and row["cpu_s"] > 0 and 0 < row["peak_rss_gb"] < 24, name
+  assert report["projected_full_cpu_s"] == pytest.approx(
+      scale.project(report["steps"], report["config"]["cw_iterations"]))
+  assert report["peak_rss_gb"] < report["ram_limit_gb"] == 24

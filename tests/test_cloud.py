@@ -330,3 +330,113 @@ def test_two_process_multi_worker_cluster_orders_results_and_only_the_chief_comm
   assert all(r == {"replicas": 4, "ordered": True, "writer": 0} for r in results), results
   leftovers = [n for n in os.listdir(os.path.join(root, "order")) if "." in n]
   assert leftovers == [], leftovers  # No lock or temporary of either worker left behind.
+
+
+# Trains, attacks and measures hull distances under `multi_worker_mirrored` (2 workers x 1 CPU
+# replica), or, without TF_CONFIG, in one process: training over 2 logical CPUs (the cluster's
+# layout: replica r gets slice r of every global batch, so the same weights bit for bit), attack
+# and hull on one device (the per-replica attack batches are its batches, the same seeds).
+PIPELINE = """
+import json, os, sys
+from tfhull import cluster, distribute
+MULTI = cluster.is_multi_worker()
+if not MULTI:
+  distribute.split_cpu(2)
+import numpy as np, tensorflow as tf
+from tfhull import artifacts, attacks, training
+from tfhull.attacks import gradient
+from tfhull.data import sources
+from tfhull.hull import project_onto_hull, solver
+work = {"pricing_passes": 0, "priced_rows": 0, "candidates": 0}  # This process's pricing work.
+_price = solver._Pricer.__call__
+def counting(self, w, nearest):
+  vals, idx = _price(self, w, nearest)
+  work["pricing_passes"] += 1
+  work["priced_rows"] += len(w)
+  work["candidates"] += int((idx >= 0).sum())
+  return vals, idx
+solver._Pricer.__call__ = counting
+strategy = (tf.distribute.MultiWorkerMirroredStrategy() if MULTI
+            else tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+measure = strategy if MULTI else None
+ds = sources.load_digits(seed=0)
+ds = ds.replace(x_train=ds.x_train[:192], y_train=ds.y_train[:192], train_index=ds.train_index[:192],
+                x_test=ds.x_test[:24], y_test=ds.y_test[:24], test_index=ds.test_index[:24])
+
+def build(out):
+  model = training.train("mlp:width=32,depth=1", ds, training.TrainConfig(
+      batch_size=16, epochs=2, learning_rate=1e-2, seed=0), strategy=strategy, verbose=0).model
+  suite = attacks.run_suite(model, ds.x_test, ds.y_test, attacks.AttackConfig(
+      attacks=("pgd", "cw_l2"), norms=("inf", "2"), eps_inf=(0.1,), eps_l2=(), minimal=False,
+      flip_points=False, batch_size=8, cw_steps=10, cw_search_steps=2,
+      iterative=gradient.IterativeConfig(steps=5)), strategy=measure, progress=False)
+  adv = suite.records["x_adv"].reshape(48, -1)  # PGD, then CW-L2 (each replica its batch).
+  res = project_onto_hull(ds.x_train_flat, np.concatenate([ds.x_test_flat, adv]),
+                          batch_size=8, strategy=measure, progress=False)
+  np.savez(os.path.join(out, "numbers.npz"), kernel=model.get_layer("logits").get_weights()[0],
+           adv=adv, success=suite.records["success"], distance=res.distance, lower_bound=res.lower_bound, verdict=res.verdict,
+           passes=res.passes, iterations=res.iterations, support=res.support)
+  return {"writer": cluster.task_name()}
+
+art = artifacts.run("cluster", "1", "Numbers", {}, {}, sys.argv[1], build)
+np.savez(sys.argv[2], **np.load(art.path("numbers.npz")))
+print(json.dumps({"replicas": strategy.num_replicas_in_sync, "writer": art.summary["writer"],
+                  **work}))
+"""
+
+
+def _free_ports(n):
+  import socket
+  ports = []
+  for _ in range(n):
+    with socket.socket() as s:
+      s.bind(("127.0.0.1", 0))
+      ports.append(s.getsockname()[1])
+  return ports
+
+
+def _spawn(code, args, tf_config=None):
+  import subprocess
+  import sys
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+  env.pop("TF_CONFIG", None)
+  if tf_config is not None:
+    env["TF_CONFIG"] = json.dumps(tf_config)
+  return subprocess.Popen([sys.executable, "-c", code, *args], env=env, cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _finish(proc):
+  out, err = proc.communicate(timeout=600)
+  assert proc.returncode == 0, err[-3000:]
+  return json.loads(out.strip().splitlines()[-1])
+
+
+def test_two_process_cluster_trains_attacks_and_measures_like_one_process(tmp_path):
+  """A real 2-worker MultiWorkerMirroredStrategy cluster on 127.0.0.1: the same weights,
+  adversarial examples, hull distances, verdicts and pass counts as one process with 2 replicas;
+  the hull's queries are split between the workers (each prices its batches against every
+  point, so the pricing work adds up to one process's, not twice it); only the chief writes."""
+  ports = _free_ports(2)
+  root = str(tmp_path / "cluster")
+  workers = [_spawn(PIPELINE, [root, str(tmp_path / f"worker{i}.npz")], {
+      "cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+      "task": {"type": "worker", "index": i}}) for i in range(2)]
+  single = _spawn(PIPELINE, [str(tmp_path / "one"), str(tmp_path / "one.npz")])  # Alongside.
+  results = [_finish(p) for p in workers]
+  one = _finish(single)
+  assert one["replicas"] == 2 and all(r["replicas"] == 2 for r in results), results
+  assert [r["writer"] for r in results] == ["worker:0", "worker:0"]  # Both return the chief's.
+  assert sorted(os.listdir(root)) == ["cluster"]
+  assert [n for n in os.listdir(os.path.join(root, "cluster")) if "." in n] == []
+  ref = np.load(tmp_path / "one.npz")
+  for i in range(2):
+    got = np.load(tmp_path / f"worker{i}.npz")
+    for key in ref.files:
+      np.testing.assert_array_equal(got[key], ref[key], err_msg=key)
+  assert (ref["verdict"] == 2).any() and ref["passes"].max() > 1  # Real solves, some outside.
+  assert ref["success"][24:].any()  # CW-L2 found adversarials.
+  # The work is split, not repeated: each worker priced a share, together one process's.
+  for key in ("pricing_passes", "priced_rows", "candidates"):
+    assert 0 < min(r[key] for r in results) < one[key], (key, results, one)
+    assert sum(r[key] for r in results) == one[key], (key, results, one)

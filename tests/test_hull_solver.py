@@ -297,6 +297,14 @@ res = project_onto_hull(points, queries, chunk_size=64, strategy=strategy)
 np.save({str(tmp_path / 'mirrored.npy')!r},
         np.stack([res.distance, res.nearest_index, res.passes, res.iterations]))
 np.savez({str(tmp_path / 'priced.npz')!r}, *[v for pair in PRICED for v in pair])
+# One trace per shape, shared by every solve: the nearest-neighbour pass (one batch shape) traces
+# once for all its groups; a second solve traces nothing (a tf.function per pricer re-traced).
+fns = [_solver._group_fn(strategy, nearest) for nearest in (True, False)]
+traces = [f.experimental_get_tracing_count() for f in fns]
+assert traces[0] == 1 and traces[1] >= 1, traces
+again = project_onto_hull(points, queries, chunk_size=64, strategy=strategy)
+assert [f.experimental_get_tracing_count() for f in fns] == traces, traces
+np.testing.assert_array_equal(again.distance, res.distance)
 """
   _run(code, {"KERAS_BACKEND": "tensorflow"})
   exec(_PROBLEM, ns := {})  # pylint: disable=exec-used

@@ -19,6 +19,7 @@ A non-finite loss or weight stops training with a UserError.
 # tfhull.versions --refresh`).
 VERSION = "3"
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -427,8 +428,9 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
     data = input_pipeline(dataset.x_train, dataset.y_train, dataset.num_classes,
                           global_batch=batch, augment=config.augment, seed=config.seed,
                           start_epoch=start_epoch)
-    model.fit(data, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
-              callbacks=callbacks, shuffle=False, verbose=verbose)
+    with _multi_worker_fit(model, data, strategy):
+      model.fit(data, epochs=config.epochs, initial_epoch=start_epoch, steps_per_epoch=steps,
+                callbacks=callbacks, shuffle=False, verbose=verbose)
   wall = time.time() - start
   history: dict = {}
   for row in history_rows:
@@ -467,6 +469,47 @@ def train(model_spec: str, dataset: Dataset, config: TrainConfig, *, strategy=No
                     flag_names.study, metrics["train_accuracy"], epochs_run, flag_names.epochs,
                     flag_names.learning_rate, flag_names.width)
   return TrainResult(model=model, history=history, metrics=metrics)
+
+
+@contextlib.contextmanager
+def _multi_worker_fit(model, data, strategy):
+  """Works around two Keras 3 bugs that stop `fit` under a multi-worker MultiWorkerMirrored-
+  Strategy before its first step (keras-team/keras#20585; TF 2.21, Keras 3.13); other
+  strategies: no change.
+
+  1. The symbolic build reduces the first distributed (images, labels) batch with
+     `strategy.reduce`, which fails on a tuple ("Attempt to convert a value (PerReplica ...)"):
+     the compiled loss and metrics are built here from one host batch (only shapes matter).
+  2. The train step averages its scalar logs with `strategy.reduce("MEAN", v, axis=0)`, which
+     fails on scalars ("Invalid reduction dimension 0"): while `fit` traces, scalars are averaged
+     over replicas with axis=None (what the one-host path computes).
+  """
+  from tfhull import distribute  # pylint: disable=import-outside-toplevel
+  if not distribute._multi_worker(strategy):  # pylint: disable=protected-access
+    yield
+    return
+  from keras.src.backend.tensorflow import trainer  # pylint: disable=import-outside-toplevel
+  with strategy.scope():
+    model._symbolic_build(data_batch=next(iter(data)))  # pylint: disable=protected-access
+  original = trainer.reduce_per_replica
+
+  def reduce_per_replica(values, strategy, reduction):
+    if reduction in ("auto", "mean"):
+      def mean(v):
+        first = v.values[0] if isinstance(v, trainer.tf.distribute.DistributedValues) else v
+        if getattr(first, "shape", None) is not None and first.shape.rank == 0:
+          return strategy.reduce("MEAN", v, axis=None)
+        return original(v, strategy, reduction)
+      return trainer.tree.map_structure(mean, values)
+    return original(values, strategy, reduction)
+
+  model._maybe_symbolic_build = lambda *args, **kwargs: None  # pylint: disable=protected-access
+  trainer.reduce_per_replica = reduce_per_replica
+  try:
+    yield
+  finally:
+    trainer.reduce_per_replica = original
+    del model._maybe_symbolic_build  # pylint: disable=protected-access
 
 
 def execution_steps(steps_per_epoch: int, wanted: int) -> int:

@@ -11,10 +11,11 @@ search over c per example; keeps the smallest-L2 adversarial found.
 
 cleverhans 4.0.0's `carlini_wagner_l2` fails under Keras 3 and on flat or RGB inputs
 (notes/dependencies.md section 5); this is an independent implementation. Every batch is padded
-to `batch_size` (the padding is masked out of the loss), one modifier variable and one Keras Adam
-optimizer serve all batches and binary-search steps (reset by assignment), and the whole binary
-search of one batch, inner Adam loop included, runs in one `tf.function` compiled with XLA
-(`jit_compile=True`); a model_fn with ops XLA cannot compile falls back to a plain tf.function.
+to `batch_size` (the padding is masked out of the loss); the attack holds no variables (the
+modifier and Keras Adam's state are loop values, reset every binary-search step), so the whole
+binary search of one batch, inner Adam loop included, runs as one XLA-compiled step per replica
+under a `tf.distribute` strategy (`gradient.run_batched`, results in input order, as PGD); a
+model_fn with ops XLA cannot compile falls back to a plain tf.function.
 Each call builds and compiles the attack once (about 1 s on CPU for a small MLP); then 5 x 200
 steps on 8x8 digits run at about 500 examples/s on 2 CPU cores. Early abort, as in the paper,
 watches the loss of the whole batch, so with abort_early=True an example's result can depend on
@@ -27,6 +28,7 @@ from typing import Any, Callable
 from absl import logging
 import numpy as np
 
+from tfhull.attacks import gradient
 from tfhull.errors import UserError
 
 _NO_UPPER = 1e10   # upper bound of c before any success (as in the paper's code).
@@ -71,55 +73,38 @@ def _check(x: np.ndarray, y: np.ndarray, *, batch_size: int, binary_search_steps
     raise UserError(f"y must hold integer class labels, got dtype {y.dtype}")
 
 
-def _build_attack(model_fn: Callable[[Any], Any], shape: tuple, num_classes: int, *,
-                  targeted: bool, binary_search_steps: int, max_iterations: int,
-                  learning_rate: float, initial_const: float, confidence: float,
-                  abort_early: bool, clip_min: float, clip_max: float, jit_compile: bool):
-  """The per-batch attack: tf.function (x (B, ...), onehot (B, c), valid (B,)) ->
-  (best_x (B, ...), best squared L2 (B,) (_NOT_FOUND where none), c of the last step (B,))."""
-  import keras  # pylint: disable=import-outside-toplevel
+def _adam(beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7):
+  """Keras 3 Adam's update as a pure function of (w, m, v, gradient, step t >= 1, lr) ->
+  (w, m, v): the same arithmetic in the same order, without optimizer variables (so the attack
+  runs per replica under `strategy.run`)."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
 
-  modifier = tf.Variable(tf.zeros(shape), trainable=True, name="cw_modifier")
-  optimizer = keras.optimizers.Adam(learning_rate)
-  optimizer.build([modifier])
-  # Adam's state is the iteration counter and the two slots shaped like the modifier; its
-  # learning-rate variable must survive the reset (zeroing it would freeze the attack).
-  slots = [v for v in optimizer.variables if tuple(v.shape) == tuple(shape)]
-  if len(slots) != 2:
-    raise RuntimeError(f"expected Adam's momentum and velocity slots, found {slots}")
-  state = [optimizer.iterations, *slots]
+  def step(w, m, v, grad, t, lr):
+    t = tf.cast(t, w.dtype)
+    alpha = lr * tf.sqrt(1 - tf.pow(tf.constant(beta_2, w.dtype), t)) / (
+        1 - tf.pow(tf.constant(beta_1, w.dtype), t))
+    m = m + (grad - m) * (1 - beta_1)
+    v = v + (tf.square(grad) - v) * (1 - beta_2)
+    return w - (m * alpha) / (tf.sqrt(v) + epsilon), m, v
+  return step
 
-  axes = list(range(1, len(shape)))
+
+def _build_step(model_fn: Callable[[Any], Any], num_classes: int, *, targeted: bool,
+                binary_search_steps: int, max_iterations: int, learning_rate: float,
+                initial_const: float, confidence: float, abort_early: bool, clip_min: float,
+                clip_max: float):
+  """The per-batch attack, a pure function (no variables) for `gradient.run_batched`:
+  (x (B, ...), labels (B,) int32, valid (B,) float32 1/0) -> (best_x (B, ...), best squared L2
+  (B,) (_NOT_FOUND where none), c of the last step (B,))."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
   half_range = (clip_max - clip_min) / 2.0
   period = max(1, max_iterations // 10)  # early-abort check period, as in the paper.
   repeat = binary_search_steps >= 10     # the paper's last step retries c = upper bound.
+  adam = _adam()
+  lr = tf.constant(learning_rate, tf.float32)
 
   def to_input(w):
     return (tf.tanh(w) + 1.0) * half_range + clip_min
-
-  def expand(mask):  # (B,) -> (B, 1, ..., 1) to select whole examples.
-    return tf.reshape(mask, [-1] + [1] * len(axes))
-
-  def reset():
-    modifier.assign(tf.zeros(shape))
-    for v in state:
-      v.assign(tf.zeros(v.shape, v.dtype))
-
-  def adam_step(w0, x, onehot, valid, const):
-    """One Adam step; returns x', loss, logits and squared L2 at the point before the step."""
-    with tf.GradientTape() as tape:
-      x_new = to_input(w0 + modifier)
-      logits = tf.ensure_shape(tf.cast(model_fn(x_new), tf.float32), (shape[0], num_classes))
-      l2sq = tf.reduce_sum(tf.square(x_new - x), axes)
-      real = tf.reduce_sum(onehot * logits, 1)
-      other = tf.reduce_max(tf.where(onehot > 0, tf.float32.min, logits), 1)
-      margin = other - real if targeted else real - other
-      f = tf.maximum(margin, -confidence)
-      loss = tf.reduce_sum(valid * (l2sq + const * f))
-    grad = tape.gradient(loss, modifier)
-    optimizer.apply_gradients([(grad, modifier)])
-    return x_new, loss, logits, l2sq
 
   def is_adversarial(logits, onehot):
     labels = tf.argmax(onehot, 1)
@@ -127,19 +112,35 @@ def _build_attack(model_fn: Callable[[Any], Any], shape: tuple, num_classes: int
     pred = tf.argmax(logits + shift * onehot, 1)
     return tf.equal(pred, labels) if targeted else tf.not_equal(pred, labels)
 
-  def attack(x, onehot, valid):
+  def attack(x, labels, valid):
+    batch = tf.shape(x)[0]
+    axes = list(range(1, len(x.shape)))
+    onehot = tf.one_hot(labels, num_classes, dtype=tf.float32)
+
+    def expand(mask):  # (B,) -> (B, 1, ..., 1) to select whole examples.
+      return tf.reshape(mask, [-1] + [1] * len(axes))
+
     unit = (x - clip_min) / (clip_max - clip_min) * 2.0 - 1.0
     w0 = tf.atanh(tf.clip_by_value(unit, -1.0, 1.0) * 0.999999)
-    batch = shape[0]
     is_valid = valid > 0
 
     def search_step(k, const, lower, upper, best_l2, best_x, used):
       if repeat:
         const = tf.where(tf.equal(k, binary_search_steps - 1), upper, const)
-      reset()
 
-      def inner(i, prev, stop, found, best_l2, best_x):
-        x_new, loss, logits, l2sq = adam_step(w0, x, onehot, valid, const)
+      def inner(i, prev, stop, found, best_l2, best_x, mod, m, v):
+        # One Adam step on the modifier (fresh, with fresh Adam state, every search step); the
+        # loss, logits and squared L2 are those of the point before the step.
+        with tf.GradientTape() as tape:
+          tape.watch(mod)
+          x_new = to_input(w0 + mod)
+          logits = tf.reshape(tf.cast(model_fn(x_new), tf.float32), [batch, num_classes])
+          l2sq = tf.reduce_sum(tf.square(x_new - x), axes)
+          real = tf.reduce_sum(onehot * logits, 1)
+          other = tf.reduce_max(tf.where(onehot > 0, tf.float32.min, logits), 1)
+          margin = other - real if targeted else real - other
+          loss = tf.reduce_sum(valid * (l2sq + const * tf.maximum(margin, -confidence)))
+        mod, m, v = adam(mod, m, v, tape.gradient(loss, mod), i + 1, lr)
         if abort_early:
           check = tf.equal(i % period, 0)
           stop = check & (loss > prev * 0.9999)
@@ -147,12 +148,13 @@ def _build_attack(model_fn: Callable[[Any], Any], shape: tuple, num_classes: int
         success = is_adversarial(logits, onehot) & is_valid
         better = success & (l2sq < best_l2)
         return (i + 1, prev, stop, found | success, tf.where(better, l2sq, best_l2),
-                tf.where(expand(better), x_new, best_x))
+                tf.where(expand(better), x_new, best_x), mod, m, v)
 
-      _, _, _, found, best_l2, best_x = tf.while_loop(
+      zeros = tf.zeros_like(x)
+      _, _, _, found, best_l2, best_x, _, _, _ = tf.while_loop(
           lambda i, prev, stop, *_: (i < max_iterations) & tf.logical_not(stop), inner,
           (tf.constant(0), tf.constant(np.inf, tf.float32), tf.constant(False),
-           tf.zeros([batch], tf.bool), best_l2, best_x))
+           tf.zeros([batch], tf.bool), best_l2, best_x, zeros, zeros, zeros))
       # Binary search on c per example: a success lowers the upper bound, a failure raises the
       # lower bound; bisect once an upper bound exists, else grow c tenfold.
       upper = tf.where(found, tf.minimum(upper, const), upper)
@@ -168,7 +170,7 @@ def _build_attack(model_fn: Callable[[Any], Any], shape: tuple, num_classes: int
          ones * _NOT_FOUND, x, ones * initial_const))
     return best_x, best_l2, used
 
-  return tf.function(attack, jit_compile=jit_compile, autograph=False)
+  return attack
 
 
 def carlini_wagner_l2(model_fn: Callable[[Any], Any], x: np.ndarray, y: np.ndarray, *,
@@ -176,7 +178,7 @@ def carlini_wagner_l2(model_fn: Callable[[Any], Any], x: np.ndarray, y: np.ndarr
                       binary_search_steps: int = 5, max_iterations: int = 200,
                       learning_rate: float = 0.05, initial_const: float = 1.0,
                       confidence: float = 0.0, abort_early: bool = True, clip_min: float = 0.0,
-                      clip_max: float = 1.0, progress: bool = False) -> CWResult:
+                      clip_max: float = 1.0, progress: bool = False, strategy=None) -> CWResult:
   """Carlini-Wagner L2 adversarial examples for x, in batches of static size `batch_size`.
 
   Args:
@@ -195,6 +197,8 @@ def carlini_wagner_l2(model_fn: Callable[[Any], Any], x: np.ndarray, y: np.ndarr
       max_iterations // 10 steps, as in the paper).
     clip_min, clip_max: the input box.
     progress: tqdm bar over batches.
+    strategy: tf.distribute strategy: each replica attacks its own batch of `batch_size` (as
+      PGD does); None: the default strategy (one device).
 
   Returns:
     CWResult; `success` is recomputed with model_fn at the returned x_adv (plain argmax, no
@@ -230,58 +234,34 @@ def carlini_wagner_l2(model_fn: Callable[[Any], Any], x: np.ndarray, y: np.ndarr
                     f"{num_classes} classes [0, {num_classes - 1}]")
   y = y.astype(np.int64)
 
-  batch_size = min(batch_size, n)  # no point padding beyond the data.
   settings = dict(targeted=targeted, binary_search_steps=binary_search_steps,
                   max_iterations=max_iterations, learning_rate=learning_rate,
                   initial_const=initial_const, confidence=confidence, abort_early=abort_early,
                   clip_min=float(clip_min), clip_max=float(clip_max))
-  shape = (batch_size, *input_shape)
-  attack = _build_attack(model_fn, shape, num_classes, jit_compile=True, **settings)
-  jit = True
+  step = _build_step(model_fn, num_classes, **settings)
+  # Static batches of batch_size per replica, padding masked out of the loss (valid = 0), the
+  # results in input order under any strategy; XLA-compiled where the model allows.
+  best_x, best_l2, used = gradient.run_batched(
+      step, x, y.astype(np.int32), np.ones(n, np.float32), batch_size=batch_size,
+      strategy=strategy, pad_eps=0.0, progress=f"cw-l2 ({n} examples)" if progress else None)
 
-  x_adv, l2 = x.copy(), np.zeros(n, np.float32)
-  success, const = np.zeros(n, bool), np.zeros(n, np.float32)
-  starts = range(0, n, batch_size)
-  if progress:
-    from tfhull import console  # pylint: disable=import-outside-toplevel
-    starts = console.progress(starts, desc=f"cw-l2 ({n} examples)", unit="batch")
-  for start in starts:
-    m = min(batch_size, n - start)
-    xb = np.zeros(shape, np.float32) + np.float32(clip_min)
-    xb[:m] = x[start:start + m]
-    yb = np.zeros(batch_size, np.int64)
-    yb[:m] = y[start:start + m]
-    onehot = np.eye(num_classes, dtype=np.float32)[yb]
-    valid = (np.arange(batch_size) < m).astype(np.float32)
-    args = (tf.constant(xb), tf.constant(onehot), tf.constant(valid))
-    try:
-      best_x, best_l2, used = attack(*args)
-    except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError) as e:
-      if not jit:
-        raise
-      logging.warning("cw-l2: XLA could not compile the attack (%s); using a plain tf.function",
-                      str(e).splitlines()[0])
-      attack = _build_attack(model_fn, shape, num_classes, jit_compile=False, **settings)
-      jit = False
-      best_x, best_l2, used = attack(*args)
+  found = best_l2 < _NOT_FOUND / 2
+  cand = np.clip(best_x, clip_min, clip_max)
+  # Success recomputed at the candidate (plain argmax, no confidence margin).
+  pred_adv = _predict_labels(model_fn, cand, batch_size)
+  pred_clean = _predict_labels(model_fn, x, batch_size)
+  hit_adv = pred_adv == y if targeted else pred_adv != y
+  hit_clean = pred_clean == y if targeted else pred_clean != y
+  keep = found & hit_adv
+  x_adv = np.where(keep.reshape((n,) + (1,) * len(input_shape)), cand, x)
+  diff = (x_adv.astype(np.float64) - x).reshape(n, -1)
+  l2 = np.where(keep, np.sqrt(np.sum(diff * diff, 1)), 0.0).astype(np.float32)
+  success = np.where(keep, True, hit_clean)
+  return CWResult(x_adv=x_adv.astype(np.float32), l2=l2, success=success,
+                  const=np.asarray(used, np.float32))
 
-    found = best_l2.numpy()[:m] < _NOT_FOUND / 2
-    cand = np.clip(best_x.numpy()[:m], clip_min, clip_max)
-    clean = xb[:m]
-    xc = xb.copy()
-    xc[:m] = cand
-    pred_adv = np.asarray(model_fn(tf.constant(xc))).argmax(1)[:m]
-    pred_clean = np.asarray(model_fn(tf.constant(xb))).argmax(1)[:m]
-    target = yb[:m]
-    hit_adv = pred_adv == target if targeted else pred_adv != target
-    hit_clean = pred_clean == target if targeted else pred_clean != target
-    keep = found & hit_adv
-    sel = keep.reshape((m,) + (1,) * len(input_shape))
-    xa = np.where(sel, cand, clean)
-    diff = (xa.astype(np.float64) - clean).reshape(m, -1)
-    x_adv[start:start + m] = xa
-    l2[start:start + m] = np.where(keep, np.sqrt(np.sum(diff * diff, 1)), 0.0)
-    success[start:start + m] = np.where(keep, True, hit_clean)
-    const[start:start + m] = used.numpy()[:m]
-  return CWResult(x_adv=x_adv, l2=l2, success=success, const=const)
 
+def _predict_labels(model_fn, x: np.ndarray, batch_size: int) -> np.ndarray:
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  return np.concatenate([np.asarray(model_fn(tf.constant(x[s:s + batch_size]))).argmax(1)
+                         for s in range(0, len(x), batch_size)])

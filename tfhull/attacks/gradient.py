@@ -187,8 +187,8 @@ def _compiled(step: Callable, strategy, jit_compile: bool):
 
 
 def run_batched(step: Callable, x: np.ndarray, y: np.ndarray, eps, *, batch_size: int,
-                strategy=None, jit_compile: bool = True, progress: Optional[str] = None
-                ) -> np.ndarray:
+                strategy=None, jit_compile: bool = True, progress: Optional[str] = None,
+                pad_eps: Optional[float] = None):
   """Applies a per-batch attack to all of x on static, padded batches under `strategy`.
 
   Args:
@@ -198,8 +198,10 @@ def run_batched(step: Callable, x: np.ndarray, y: np.ndarray, eps, *, batch_size
     batch_size: examples per replica per step (the global batch is batch_size x replicas).
     jit_compile: compile the step with XLA (about 1.4x faster on CPU for PGD-20; required on
       TPUs); a step XLA cannot compile falls back to a plain tf.function with a warning.
+    pad_eps: the eps of the padding rows (None: the first example's).
   Returns:
-    (n, ...) float32 adversarial examples.
+    (n, ...) float32 adversarial examples; a step returning a tuple gives a tuple of (n, ...)
+    arrays.
   """
   import tensorflow as tf  # pylint: disable=import-outside-toplevel
   strategy = strategy or tf.distribute.get_strategy()
@@ -211,7 +213,7 @@ def run_batched(step: Callable, x: np.ndarray, y: np.ndarray, eps, *, batch_size
   eps = np.broadcast_to(np.asarray(eps, np.float32), (n,))
   xs = np.concatenate([x, x[:1].repeat(pad, 0)]).astype(np.float32)  # Pad with a real example.
   ys = np.concatenate([y, y[:1].repeat(pad, 0)]).astype(np.int32)
-  es = np.concatenate([eps, eps[:1].repeat(pad, 0)])
+  es = np.concatenate([eps, (eps[:1] if pad_eps is None else np.float32([pad_eps])).repeat(pad)])
   from tfhull import distribute  # pylint: disable=import-outside-toplevel
   data = distribute.distribute_for_order(
       tf.data.Dataset.from_tensor_slices(
@@ -236,5 +238,9 @@ def run_batched(step: Callable, x: np.ndarray, y: np.ndarray, eps, *, batch_size
       jit_compile = False
       distributed = _compiled(step, strategy, jit_compile)
       result = distributed(batch)
-    out.append(distribute.in_input_order(strategy, result))  # Every host, every topology.
+    # Every host, every topology.
+    out.append(tuple(distribute.in_input_order(strategy, r) for r in result)
+               if isinstance(result, tuple) else distribute.in_input_order(strategy, result))
+  if out and isinstance(out[0], tuple):
+    return tuple(np.concatenate(parts)[:n] for parts in zip(*out))
   return np.concatenate(out)[:n]

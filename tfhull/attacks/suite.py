@@ -150,7 +150,7 @@ def run_suite(model, x: np.ndarray, y: np.ndarray, config: AttackConfig, *, stra
             model_fn, x, labels, targeted=config.targeted, batch_size=config.batch_size,
             binary_search_steps=config.cw_search_steps, max_iterations=config.cw_steps,
             learning_rate=config.cw_learning_rate, initial_const=config.cw_initial_const,
-            progress=progress)
+            progress=progress, strategy=strategy)
         add("cw_l2", "2", np.inf, res.x_adv)
         continue
       step = gradient.make_step(attack, model_fn, norm,

@@ -11,8 +11,10 @@ Algorithm (../shared/notes/hull-solver.md): column generation around pairwise Fr
      <a_i, r> gives the duality gap and so a certified interval for the distance; the m best
      violators join the working set. Repeat 2-3 until certified.
 A is processed in chunks (n is bounded by host memory, not device memory) and, under a
-`tf.distribute` strategy, its chunks are sharded across replicas, each pricing its own from an
-empty top-m list; the running list is merged with the replicas' lists once per group.
+`tf.distribute` strategy, its chunks are sharded across one host's replicas, each pricing its own
+from an empty top-m list; the running list is merged with the replicas' lists once per group.
+Across the workers of a multi-worker cluster the queries are sharded instead (whole batches, every
+point on every worker, `sharding`), so every certificate prices all n points.
 
 The certificate (weak duality, w = r/|r|): upper bound |x - A^T alpha|, computed in float64 on the
 host from the returned weights, and lower bound <w, x> - max_i <w, a_i>. The max comes from the
@@ -33,6 +35,7 @@ abs_tol (witnessed by the weights), else UNDETERMINED.
 """
 
 import dataclasses
+import functools
 import math
 from typing import Any, Optional
 
@@ -42,6 +45,7 @@ import numpy as np
 from tfhull.errors import UserError
 from tfhull.hull import backend
 from tfhull.hull import kernels
+from tfhull.hull import sharding
 
 
 class HullScaleError(UserError, ValueError):
@@ -246,23 +250,7 @@ class _Pricer:
       def value_fn(ctx, group=group):
         return tuple(tf.constant(a) for a in group[ctx.replica_id_in_sync_group])
       self.groups.append(strategy.experimental_distribute_values_from_function(value_fn))
-    merge = backend.compile_fn(kernels.merge_top)
-
-    def one_group(w, group, run_vals, run_idx, empty_vals, empty_idx, nearest):
-      # Each replica prices its own chunk from an empty list (never from the running top-m:
-      # handing the running list to every replica and merging their outputs counted it
-      # replicas + 1 times, and its candidates came back as duplicates). The running list and the
-      # replicas' lists are disjoint and merged once, running first, then replicas in chunk
-      # order: the same order, and so the same tie-breaking, as the one-device chunk loop.
-      def replica_fn(w, ch):
-        return self._fns[nearest](w, ch[0], ch[1], ch[2], ch[3], empty_vals, empty_idx)
-      out = strategy.run(replica_fn, args=(w, group))
-      vals = strategy.experimental_local_results(out[0])
-      idx = strategy.experimental_local_results(out[1])
-      return merge([run_vals, *vals], [run_idx, *idx])
-    self._group_fn = {nearest: tf.function(
-        lambda w, g, v, i, ev, ei, nearest=nearest: one_group(w, g, v, i, ev, ei, nearest))
-                      for nearest in (True, False)}
+    self._group_fn = {nearest: _group_fn(strategy, nearest) for nearest in (True, False)}
 
   def __call__(self, w: np.ndarray, nearest: bool):
     """Top-m scores and global indices over all n points, (B, m) each, as numpy."""
@@ -282,6 +270,34 @@ class _Pricer:
     return backend.to_numpy(vals).astype(np.float64), backend.to_numpy(idx).astype(np.int64)
 
 
+@functools.lru_cache(maxsize=16)
+def _group_fn(strategy, nearest: bool):
+  """One tf.function per (strategy, pricing kind), shared by every pricer and solve, so it traces
+  once per shape (not once per solve, per class hull and per split).
+
+  One call prices one group of chunks, one per replica, and merges them into the running list.
+  Each replica prices its own chunk from an empty list (never from the running top-m: handing the
+  running list to every replica and merging their outputs counted it replicas + 1 times, and its
+  candidates came back as duplicates). The running list and the replicas' lists are disjoint and
+  merged once, running first, then replicas in chunk order: the same order, and so the same
+  tie-breaking, as the one-device chunk loop. The strategy is one host's (mirrored, or a
+  worker's local replicas, `sharding.layout`), whose local results list every replica in
+  replica-id order, the order the chunks were handed out in.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  price = backend.compile_fn(kernels.price_chunk, nearest=nearest)
+  merge = backend.compile_fn(kernels.merge_top)
+
+  def one_group(w, group, run_vals, run_idx, empty_vals, empty_idx):
+    def replica_fn(w, ch):
+      return price(w, ch[0], ch[1], ch[2], ch[3], empty_vals, empty_idx)
+    out = strategy.run(replica_fn, args=(w, group))
+    vals = strategy.experimental_local_results(out[0])
+    idx = strategy.experimental_local_results(out[1])
+    return merge([run_vals, *vals], [run_idx, *idx])
+  return tf.function(one_group)
+
+
 def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Optional[float] = None,
                       max_passes: int = 40, batch_size: int = 256, strategy=None,
                       **kwargs) -> HullResult:
@@ -298,7 +314,9 @@ def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Option
     max_passes: full passes over the points per batch of queries.
     batch_size: queries solved together.
     strategy: optional tf.distribute strategy (TensorFlow backend): the points are sharded across
-      its replicas, each pricing its shard; results are merged.
+      one host's replicas, each pricing its shard, results merged; under a multi-worker
+      MultiWorkerMirroredStrategy each worker solves whole batches of queries against all points
+      on its local replicas and the results are gathered (call it on every worker).
     **kwargs: further `SolverConfig` fields (working_set_size, atoms_per_pass, chunk_size,
       refresh_every, max_inner_steps, dtype, progress).
 
@@ -367,7 +385,13 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
   m = min(cfg.atoms_per_pass, n)
   k = max(min(cfg.working_set_size, _pow2(n)), m)
   b = max(1, min(cfg.batch_size, q))
-  pricer = _Pricer(a_c, cfg, min(max(m, cfg.certify_candidates), n), strategy)
+  n_batches = -(-q // b)
+  # Multi-worker: whole batches of queries per worker, all points on each (`sharding`); the
+  # pricer uses this worker's local replicas. Fewer batches than workers: each solves them all.
+  workers, index, local = sharding.layout(strategy)
+  if n_batches < workers:
+    workers, index = 1, 0
+  pricer = _Pricer(a_c, cfg, min(max(m, cfg.certify_candidates), n), local)
   if cfg.gram_state:
     # Gram-space working sets read their points from the device copy of A (or, when A streams
     # from the host, from a host-gathered table of the rows they need).
@@ -384,9 +408,9 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
 
   out = _Outputs(q, d)
   bar = _progress_bar(cfg, total=q, desc=f"{cfg.progress_label}hull (n={n}, d={d})")
-  n_batches = -(-q // b)
-  for i, start in enumerate(range(0, q, b)):
-    rows = slice(start, min(start + b, q))
+  parts, sizes = {}, [min(b, q - start) for start in range(0, q, b)]
+  for i in sharding.my_batches(n_batches, workers, index):
+    rows = slice(i * b, i * b + sizes[i])
     xb = np.zeros((b, d), np.float64)
     xb[:rows.stop - rows.start] = x[rows]
     xb[rows.stop - rows.start:] = x[rows][:1]  # Padding: copies of a real query.
@@ -399,14 +423,16 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
         bar.update(0)
     res = _solve_batch(view, a_c, np.zeros(d), np.ldexp(xb - mu, -e), real, pricer, insert,
                        combine, solve, cfg, m, k, eps, max_norm_a, on_pass)
-    out.put(rows, {key: val[real] for key, val in res.items()})
+    parts[i] = {key: val[real] for key, val in res.items()}
     if bar is not None:
-      done = rows.stop
+      done = list(parts.values())
       bar.set_postfix_str(
-          f"batch {i + 1}/{n_batches} outside {np.sum(out.outside[:done])} unconverged "
-          f"{np.sum(~out.converged[:done])} passes {np.mean(out.passes[:done]):.1f}",
-          refresh=False)
+          f"batch {i + 1}/{n_batches} outside {sum(np.sum(p['lower_bound'] > 0) for p in done)} "
+          f"unconverged {sum(np.sum(~p['converged']) for p in done)} passes "
+          f"{np.mean(np.concatenate([p['passes'] for p in done])):.1f}", refresh=False)
       bar.update(rows.stop - rows.start)
+  for i, part in enumerate(sharding.share(parts, sizes, strategy, workers, index)):
+    out.put(slice(i * b, i * b + sizes[i]), part)
   if bar is not None:
     bar.close()
   return out.result(mu, e, cfg.rel_tol)
