@@ -449,8 +449,10 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
 # Issue 12: side-by-side speed levers, low dimension, per-class, large n, JAX, peers.
 
 # Today's (pre-issue-12) speed path, kept runnable as the baseline: no compaction of converged
-# queries, exact p-space refreshes in the restricted solve, up to 4,096 inner steps per pass.
-BASELINE_OPTIONS = {"compact": False, "gram_state": False, "max_inner_steps": 4096}
+# queries, exact p-space refreshes in the restricted solve, up to 4,096 inner steps per pass,
+# m = 16 atoms per pass into K = 128 slots at every n.
+BASELINE_OPTIONS = {"compact": False, "gram_state": False, "max_inner_steps": 4096,
+                    "atoms_per_pass": 16, "working_set_size": 128}
 
 
 @dataclasses.dataclass(frozen=True)
