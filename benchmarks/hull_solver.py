@@ -22,7 +22,8 @@ Issue-12 section (`run_issue12`, --issue12): d = 784, n = 10,000 structured imag
 the solver against one pricing pass timed in the same run and against today's solver
 (`BASELINE_OPTIONS`); PCA-64 of the same data with a quarter of the queries built inside; per-class
 hulls (10 classes) against one hull; n = 60,000 (mean passes); the same case under
-KERAS_BACKEND=jax (subprocess); peers numpy Wolfe and cvxpy+Clarabel with their agreement.
+KERAS_BACKEND=jax (subprocess); peers numpy Wolfe, cvxpy+Clarabel and the author's sketching
+method (benchmarks/peers/sketching.py, as published and centred) with their agreement.
 """
 
 import dataclasses
@@ -444,8 +445,10 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
 # Issue 12: side-by-side speed levers, low dimension, per-class, large n, JAX, peers.
 
 # Today's (pre-issue-12) speed path, kept runnable as the baseline: no compaction of converged
-# queries, exact p-space refreshes in the restricted solve, up to 4,096 inner steps per pass.
-BASELINE_OPTIONS = {"compact": False, "gram_state": False, "max_inner_steps": 4096}
+# queries, exact p-space refreshes in the restricted solve, up to 4,096 inner steps per pass,
+# m = 16 atoms per pass into K = 128 slots at every n.
+BASELINE_OPTIONS = {"compact": False, "gram_state": False, "max_inner_steps": 4096,
+                    "atoms_per_pass": 16, "working_set_size": 128}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -458,6 +461,7 @@ class Issue12Config:
   classes: int = 10
   wolfe_queries: int = 8     # Peers: numpy float64 Wolfe ...
   clarabel_queries: int = 1  # ... and cvxpy+Clarabel (tens of seconds per query at n = 10k).
+  sketch_queries: int = 2    # ... and the author's sketching method (seconds per query).
   jax: bool = True           # Re-time the main case under KERAS_BACKEND=jax (subprocess).
   baseline: bool = True      # Re-time today's solver (BASELINE_OPTIONS).
   seed: int = 0
@@ -465,7 +469,7 @@ class Issue12Config:
 
 def quick_issue12() -> Issue12Config:
   return Issue12Config(n=1000, queries=32, n_large=3000, wolfe_queries=2, clarabel_queries=0,
-                       jax=False, baseline=True)
+                       sketch_queries=2, jax=False, baseline=True)
 
 
 def _timed_solve(points, queries, repeat_warm: bool = True, **options):
@@ -538,6 +542,28 @@ def _jax_subprocess(n: int, queries: int, seed: int) -> dict[str, Any]:
   return {"status": "measured", **json.loads(proc.stdout.strip().splitlines()[-1])}
 
 
+def time_sketching(points, queries, d_star) -> dict[str, Any]:
+  """The author's sketching method (benchmarks/peers/sketching.py) as published (MATLAB
+  settings) and with the data centred (our change), one query at a time, against Wolfe's d_star."""
+  from benchmarks.peers import sketching  # pylint: disable=g-import-not-at-top
+  out = {}
+  for name, centre in (("sketching_2102.10502", False), ("sketching_2102.10502_centred", True)):
+    if not len(queries):
+      out[name] = {"status": "not run (sketch_queries = 0)"}
+      continue
+    t0 = time.perf_counter()
+    runs = [sketching.sketch_project(points, q, sketching.SketchConfig(centre=centre))
+            for q in queries]
+    s = (time.perf_counter() - t0) / len(queries)
+    d = np.array([r.distance for r in runs])
+    out[name] = {"queries": len(queries), "ms_per_query": 1e3 * s,
+                 "max_rel_diff_wolfe": _rel_agreement(d, d_star[:len(queries)], 1e-9),
+                 "max_fw_gap_over_d2": float(max(r.gap / r.distance ** 2 for r in runs)),
+                 "mean_iterations": float(np.mean([r.iterations for r in runs])),
+                 "max_subspace_size": int(max(max(r.support_sizes) for r in runs))}
+  return out
+
+
 def run_issue12(cfg: Issue12Config) -> dict[str, Any]:
   """The issue-12 measurements, each peer re-timed in this run; targets with met flags."""
   from tfhull.hull import per_class_distances  # pylint: disable=g-import-not-at-top
@@ -580,7 +606,7 @@ def run_issue12(cfg: Issue12Config) -> dict[str, Any]:
       peers["cvxpy_clarabel"] = {"status": f"failed: {e}"}
   else:
     peers["cvxpy_clarabel"] = {"status": "not run (clarabel_queries = 0)"}
-  peers["sketching_2102.10502"] = {"status": "not implemented in this revision"}
+  peers.update(time_sketching(points, queries[:min(cfg.sketch_queries, k)], d_star))
   out["peers"] = peers
 
   _log("issue12: PCA-%d, a quarter of the queries inside", cfg.pca_dim)
@@ -632,6 +658,8 @@ def run_issue12(cfg: Issue12Config) -> dict[str, Any]:
       "n_large_mean_passes": target(out["n_large"]["mean_passes"], 6.0, "<= 6"),
       "peers_agree_numpy_wolfe": target(peers["numpy_wolfe"]["max_rel_diff_tfhull"], 1e-4,
                                         "<= 1e-4"),
+      "peers_agree_sketching_centred": target(
+          peers["sketching_2102.10502_centred"].get("max_rel_diff_wolfe"), 1e-4, "<= 1e-4"),
   }
   if cfg.baseline:
     sp = out["d784_speedup_vs_baseline"]

@@ -58,6 +58,8 @@ def test_quick_benchmark_json():
   # The new solver and today's agree, and both agree with Wolfe's exact distances.
   assert i12["d784_max_rel_diff_vs_baseline"] <= 2e-4
   assert i12["peers"]["numpy_wolfe"]["max_rel_diff_tfhull"] <= 1e-4
+  assert i12["peers"]["sketching_2102.10502_centred"]["max_rel_diff_wolfe"] <= 1e-4
+  assert i12["peers"]["sketching_2102.10502"]["ms_per_query"] > 0
   # The queries built inside the PCA hull are found inside.
   assert i12["d64"]["inside_built_verdict_inside"] == i12["d64"]["inside_built"]
   assert set(i12["targets"]) >= {"batch_over_passes_x_gemm", "per_class_over_one_hull",

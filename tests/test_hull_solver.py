@@ -12,6 +12,7 @@ import pytest
 from tfhull import hull
 from tfhull.hull import backend
 from tfhull.hull import reference
+from tfhull.hull import solver
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -386,14 +387,34 @@ def test_per_class_equals_separate_solves_and_adaptive_working_set_equals_full_w
   queries = np.concatenate([inside, points[::per // 2][:3] + 2 * rng.standard_normal((3, d))])
   qlabels = np.array([0, 1, 2, 0, 1, 2])
   pc = hull.per_class_distances(points, labels, queries, qlabels, progress=False)
+  work_pc = work_full = 0  # Rows priced: sum over classes of passes x class size.
   for c in range(3):
     full = hull.project_onto_hull(points[labels == c], queries, adaptive_working_set=False,
                                   progress=False)
+    work_pc += pc.passes[:, c].sum() * per
+    work_full += full.passes.sum() * per
     np.testing.assert_array_equal(pc.verdict[:, c], full.verdict)
     np.testing.assert_allclose(pc.upper_bound[:, c], full.upper_bound, rtol=2e-4, atol=1e-6)
     assert np.all(pc.lower_bound[:, c] <= full.upper_bound * (1 + 1e-9))
     assert np.all(full.lower_bound <= pc.upper_bound[:, c] * (1 + 1e-9))
+  assert work_pc <= work_full + 3 * 2 * per, (work_pc, work_full)  # Same work, class by class.
   adaptive = hull.project_onto_hull(points[labels == 2], queries, progress=False)
   np.testing.assert_array_equal(adaptive.verdict, full.verdict)
+  # The per-class call does exactly the work of the separate solve with the same options.
+  np.testing.assert_array_equal(pc.passes[:, 2], adaptive.passes)
   assert adaptive.passes.sum() <= full.passes.sum() + 2  # The same work, in fewer slots.
   assert adaptive.nnz.max() > 64, adaptive.nnz  # The inside query's support outgrew 64 slots.
+
+
+def test_pricing_policy_large_n_takes_fatter_passes_only_when_automatic():
+  """Issue 12, passes at n = 60,000: m = 128 into K = 256 slots (and >= 1,024 inner steps) from
+  n = 32,768 with automatic m and K; explicit settings and small n keep m = 16, K = 128."""
+  policy, cfg = solver._pricing_policy, solver.SolverConfig
+  assert policy(cfg(), 10_000) == (16, 128, 256)
+  assert policy(cfg(), 60_000) == (128, 256, 1024)
+  assert policy(cfg(working_set_size=128), 60_000) == (16, 128, 256)
+  assert policy(cfg(atoms_per_pass=32), 60_000) == (32, 256, 1024)
+  assert policy(cfg(working_set_size=4, atoms_per_pass=2), 3) == (2, 4, 256)
+  assert policy(cfg(), 100) == (16, 128, 256)
+  with pytest.raises(ValueError, match="atoms_per_pass"):
+    hull.project_onto_hull(np.eye(3), np.ones((1, 3)), atoms_per_pass=-1)

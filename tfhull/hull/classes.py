@@ -23,6 +23,7 @@ class PerClassResult:
   verdict: Optional[np.ndarray] = None   # (q, c) int8 verdict codes per class hull
                                          # (tfhull.hull.solver.OUTSIDE/INSIDE/UNDETERMINED).
   converged: Optional[np.ndarray] = None  # (q, c) bool.
+  passes: Optional[np.ndarray] = None     # (q, c) full passes over each class's points (work).
 
   @property
   def closer_to_own(self) -> np.ndarray:
@@ -57,6 +58,7 @@ def per_class_distances(points, labels, queries, query_labels, *,
   lb = np.zeros((queries.shape[0], c))
   verdict = np.zeros((queries.shape[0], c), np.int8)
   converged = np.zeros((queries.shape[0], c), bool)
+  passes = np.zeros((queries.shape[0], c), np.int64)
   for k in range(c):
     if not np.any(labels == k):
       raise ValueError(f"class {k} has no points; drop it (or choose classes) before asking for "
@@ -67,7 +69,7 @@ def per_class_distances(points, labels, queries, query_labels, *,
     res = project_onto_hull(members, queries, progress_label=f"class {k + 1}/{c}: ",
                             **solver_kwargs)
     ub[:, k], lb[:, k] = res.upper_bound, res.lower_bound
-    verdict[:, k], converged[:, k] = res.verdict, res.converged
+    verdict[:, k], converged[:, k], passes[:, k] = res.verdict, res.converged, res.passes
   rows = np.arange(queries.shape[0])
   other_ub, other_lb = ub.copy(), lb.copy()
   other_ub[rows, query_labels] = np.inf
@@ -78,7 +80,7 @@ def per_class_distances(points, labels, queries, query_labels, *,
       own_lower_bound=lb[rows, query_labels], nearest_other_class=other,
       nearest_other_distance=ub[rows, other],
       nearest_other_lower_bound=other_lb.min(axis=1),  # Below every other class hull.
-      verdict=verdict, converged=converged)
+      verdict=verdict, converged=converged, passes=passes)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -155,8 +155,11 @@ class SolverConfig:
   abs_tol: Optional[float] = None  # ... or UB <= abs_tol (default 1e-4 * d_NN, see below).
   max_passes: int = 40           # Full passes over the points per batch (pricing GEMMs).
   batch_size: int = 256          # Queries solved together (static shape).
-  working_set_size: int = 128    # K slots per query; must exceed the support size + m.
-  atoms_per_pass: int = 16       # m violators added per pass.
+  working_set_size: int = 0      # K slots per query; must exceed the support size + m. 0: auto,
+                                 # 128, or 256 from n = _LARGE_N points (below).
+  atoms_per_pass: int = 0        # m violators added per pass. 0: auto, 16, or 128 from n =
+                                 # _LARGE_N when K is automatic too: a pricing pass then costs
+                                 # more than the working-set work, so fewer, fatter passes pay.
   certify_candidates: int = 64   # Top-scoring points per pass rescored in float64 for the
                                  # certificate (>= atoms_per_pass); the rest get the worst-case
                                  # rounding allowance, so more candidates = tighter bounds.
@@ -346,15 +349,36 @@ def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Option
   return res
 
 
+# From this many points on, the automatic policy takes m = 128 atoms per pass into K = 256 slots
+# with up to 1,024 restricted-solve steps per pass (else 16 into 128, 256 steps). Measured (d = 784
+# structured images, 256 queries, CPU): at n = 60,000 mean passes 8.70 -> 5.28 at 0.68x the CPU
+# time (5.88 with 256 steps); at n = 10,000 it would cut passes 7.05 -> 4.68 but cost 2.7x the CPU
+# time (insertion and the restricted solve grow as m K, pricing only as n).
+_LARGE_N = 32768
+
+
+def _pricing_policy(cfg: SolverConfig, n: int) -> tuple[int, int, int]:
+  """(m, K, inner steps): atoms per pass, working-set slots and restricted-solve steps per pass,
+  resolving 0 (automatic) by n; the large-n policy also allows at least 1,024 inner steps, as
+  a pass costs more than they do."""
+  large = n >= _LARGE_N and not cfg.working_set_size  # An explicit K keeps m = 16 (its room).
+  k = cfg.working_set_size or (256 if large else 128)
+  m = min(cfg.atoms_per_pass or (128 if large else 16), n)
+  inner = max(cfg.max_inner_steps, 1024) if large else cfg.max_inner_steps
+  return m, max(min(k, _pow2(n)), m), inner
+
+
 def _check_config(cfg: SolverConfig) -> None:
   if not 0 < cfg.rel_tol < 1:
     raise ValueError(f"rel_tol must be in (0, 1), got {cfg.rel_tol}")
   if cfg.abs_tol is not None and cfg.abs_tol < 0:
     raise ValueError(f"abs_tol must be >= 0, got {cfg.abs_tol}")
-  for name in ("max_passes", "batch_size", "working_set_size", "atoms_per_pass", "chunk_size",
-               "refresh_every", "max_inner_steps"):
+  for name in ("max_passes", "batch_size", "chunk_size", "refresh_every", "max_inner_steps"):
     if getattr(cfg, name) < 1:
       raise ValueError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+  for name in ("working_set_size", "atoms_per_pass"):
+    if getattr(cfg, name) < 0:
+      raise ValueError(f"{name} must be >= 1 (or 0: automatic), got {getattr(cfg, name)}")
   if cfg.certify_candidates < 1:
     raise ValueError(f"certify_candidates must be >= 1, got {cfg.certify_candidates}")
   if cfg.dtype not in ("float32", "float64"):
@@ -382,8 +406,8 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
   max_norm_a = float(np.sqrt((a_c.astype(np.float64) ** 2).sum(1).max()))
   if cfg.abs_tol is not None:
     cfg = dataclasses.replace(cfg, abs_tol=float(np.ldexp(cfg.abs_tol, -e)))
-  m = min(cfg.atoms_per_pass, n)
-  k = max(min(cfg.working_set_size, _pow2(n)), m)
+  m, k, inner = _pricing_policy(cfg, n)
+  cfg = dataclasses.replace(cfg, max_inner_steps=inner)
   b = max(1, min(cfg.batch_size, q))
   n_batches = -(-q // b)
   # Multi-worker: whole batches of queries per worker, all points on each (`sharding`); the

@@ -1,0 +1,1 @@
+"""Peer solvers reimplemented for the hull-solver benchmark (numpy/scipy, CPU, float64)."""
