@@ -40,8 +40,9 @@ def define_flags() -> None:
   flags.DEFINE_integer("hull_max_passes", 40, "Full passes over the training set per batch.",
                        lower_bound=2)
   flags.DEFINE_integer("hull_batch_size", 256, "Queries solved together.", lower_bound=1)
-  flags.DEFINE_integer("hull_working_set", 128, "Working-set slots per query (must exceed the "
-                       "support size).", lower_bound=2)
+  flags.DEFINE_integer("hull_working_set", 0, "Working-set slots per query (must exceed the "
+                       "support size); 0: automatic (128, or 256 with 128 atoms per pass from "
+                       "32,768 training points).", lower_bound=0)
   flags.DEFINE_integer("hull_inner_steps", 4096, "Restricted Frank-Wolfe steps per pass; lower "
                        "(e.g. 512) is much faster in low-dimensional spaces where many queries "
                        "lie inside the hull.", lower_bound=16)

@@ -155,7 +155,7 @@ class HullConfig:
   abs_tol: Optional[float] = None
   max_passes: int = 40
   batch_size: int = 256
-  working_set_size: int = 128
+  working_set_size: int = 0         # 0: the solver's automatic policy (by training-set size).
   max_inner_steps: int = 4096
   dtype: str = "float32"
   alias_tol: float = 0.05           # A flip split within this fraction of its adv split: aliased.
@@ -458,7 +458,7 @@ def check_memory(cfg: "StudyConfig", shape: Tuple[int, ...], steps,
         # The solver's centred float64 copies of the training matrix, and per batch of queries a
         # Gram matrix over the working set (its slots capped at the training size).
         batch = min(cfg.hull.batch_size, n_test) if n_test else cfg.hull.batch_size
-        k = min(cfg.hull.working_set_size, 2 * n_train)
+        k = min(cfg.hull.working_set_size or 256, 2 * n_train)
         width = 8 if cfg.hull.dtype == "float64" else 4
         needs.append((f"the hull solve in {spec} ({n_train:,} x {d:,} training matrix in "
                       f"float64, {batch:,} queries x {k:,}^2 working-set Gram)",
