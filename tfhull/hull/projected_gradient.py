@@ -51,6 +51,10 @@ TRACES = collections.Counter()
 METHODS = ("column_generation", "projected_gradient", "auto")
 
 
+class DeviceMemoryError(UserError, ValueError):
+  """The points exceed the device budget of the projected-gradient method; one line."""
+
+
 @dataclasses.dataclass(frozen=True)
 class PGConfig:
   """Knobs of the projected-gradient method."""
@@ -76,6 +80,7 @@ class PGConfig:
 class PGStats:
   """What the projected-gradient solve did (beside HullResult's passes and iterations)."""
   screened_fraction: np.ndarray  # (q,) fraction of the n points screened out at the end.
+  screened: np.ndarray           # (q, n) bool, the points screened out at the end.
   lipschitz: float               # L of the normalised problem (power iteration).
   programs: int                  # Compiled-program calls (one per batch per pass).
 
@@ -262,9 +267,9 @@ def solve(points, queries, *, strategy=None, **kwargs):
                      "use the same space (and flattening) for both")
   need = _padded(a.shape[0]) * a.shape[1] * np.dtype(cfg.dtype).itemsize
   if need > cfg.device_bytes:
-    raise UserError(f"method='projected_gradient' keeps the points on the device ({need / 2**30:.2f}"
-                    f" GiB > device_bytes={cfg.device_bytes / 2**30:.2f} GiB); use "
-                    "method='column_generation' (streams them) or raise device_bytes")
+    raise DeviceMemoryError(f"method='projected_gradient' keeps the points on the device ({need:,}"
+                            f" bytes > device_bytes={cfg.device_bytes:,}); use "
+                            "method='column_generation' (streams them) or raise device_bytes")
   with backend.full_precision_matmuls():
     res, stats = _solve(a, x, cfg, strategy)
   c = res.counts()
@@ -361,7 +366,7 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: PGConfig, strategy):
   b = -(-b // reps) * reps
 
   out = solver._Outputs(q, d)  # pylint: disable=protected-access
-  screened = np.zeros(q)
+  screened = np.zeros((q, n), bool)
   for start in range(0, q, b):
     rows = slice(start, min(start + b, q))
     nb = rows.stop - rows.start
@@ -379,12 +384,14 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: PGConfig, strategy):
     p["alpha"] = np.pad(p["alpha"], ((0, 0), (0, pad)))
     p["slots"] = np.pad(p["slots"], ((0, 0), (0, pad)), constant_values=-1)
   result = out.result(mu, e, cfg.rel_tol)
-  return result, PGStats(screened_fraction=screened, lipschitz=lip, programs=program.calls)
+  return result, PGStats(screened_fraction=screened.mean(1) if n else np.zeros(q),
+                         screened=screened, lipschitz=lip, programs=program.calls)
 
 
 def _solve_batch(view, xc, real, a_dev, norm_dev, valid, pricer, program, inv_l, cfg,
                  max_norm_a):
-  """One padded batch xc (B, d) (normalised, centred); per-query arrays and screened fraction."""
+  """One padded batch xc (B, d) (normalised, centred); per-query arrays and the (B, n) mask of
+  screened points."""
   bsz, d = xc.shape
   n = view.shape[0]
   npad = valid.shape[0]
@@ -471,7 +478,7 @@ def _solve_batch(view, xc, real, a_dev, norm_dev, valid, pricer, program, inv_l,
     if not live.any():
       break
     keep = np.where(live[:, None], keep_all, keep)
-  screened = 1.0 - keep[:, :n].sum(1) / n
+  screened = ~keep[:, :n]
   slots, weights = _sparse(alpha_np)
   proj = solver._combine(view, zero_mu, slots, weights)  # pylint: disable=protected-access
   ub = np.linalg.norm(xc - proj, axis=1)
