@@ -423,6 +423,7 @@ def _solve_batch(view, xc, real, a_dev, norm_dev, valid, pricer, program, inv_l,
   live = real.copy()
   margin = 1.0 - 1e-3
   alpha_np = alpha.astype(np.float64)
+  prev_gap = np.full(bsz, np.inf)
   # First pass: queries that come within _POLISH_BELOW d_NN stop there for the exact polish (the
   # device's inside radius); where that does not settle them, later passes iterate on.
   stop2 = np.maximum(abs_tol2, (_POLISH_BELOW * d_nn) ** 2).astype(dt) if cfg.polish else abs_tol2
@@ -473,7 +474,12 @@ def _solve_batch(view, xc, real, a_dev, norm_dev, valid, pricer, program, inv_l,
     # Not settled although the device thought so: tighter target, screening restarted.
     target = np.where(live & ~done & ~backend.to_numpy(still).astype(bool),
                       0.5 * target, target).astype(dt)
-    live = live & ~done
+    # A query whose certified gap did not shrink by a tenth over a whole pass has stalled (float32
+    # rounding of the iterate, or a tail FISTA does not resolve): reported unconverged instead of
+    # burning the remaining passes.
+    stalled = (relgap > 0.9 * prev_gap) & ~done
+    prev_gap = np.where(live, relgap, prev_gap)
+    live = live & ~done & ~stalled
     stop2 = abs_tol2
     if not live.any():
       break
