@@ -54,6 +54,10 @@ def define_flags() -> None:
                           "Solver compute dtypes, one solve each (repeat the flag for both). "
                           "float64 switches jax_enable_x64 on; on an H100 float64 matmuls run "
                           "about as fast as true float32 ones.")
+  flags.DEFINE_multi_enum("methods", ["column_generation", "projected_gradient"],
+                          ["column_generation", "projected_gradient"],
+                          "Hull methods to run (docs/solver-methods.md); run keys: the dtype for "
+                          "column generation, '<dtype>/projected_gradient' for the other.")
   flags.DEFINE_bool("quick", False, "Rehearsal size: n = 5,000, d = 784 (28 x 28 x 1), 512 "
                     "queries, batch 256, 3 reference queries; overrides those flags.")
   flags.DEFINE_string("json_out", None, "JSON report path (default: $OUT/gpu_check.json when "
@@ -87,7 +91,8 @@ def _spot_check(res, d_star: np.ndarray) -> dict[str, Any]:
 
 def run_check(*, n: int, side: int, channels: int, queries: int, batch_size: int,
               reference_queries: int, seed: int, rel_tol: float,
-              dtypes: Sequence[str] = ("float32",)) -> dict[str, Any]:
+              dtypes: Sequence[str] = ("float32",),
+              methods: Sequence[str] = ("column_generation",)) -> dict[str, Any]:
   """Generates the data, solves once per dtype, spot-checks; returns the JSON-ready report."""
   t_start = time.perf_counter()
   import keras  # pylint: disable=g-import-not-at-top
@@ -117,21 +122,25 @@ def run_check(*, n: int, side: int, channels: int, queries: int, batch_size: int
     if dtype == "float64" and backend == "jax":
       import jax  # pylint: disable=g-import-not-at-top,redefined-outer-name
       jax.config.update("jax_enable_x64", True)
-    t0 = time.perf_counter()
-    # Warm-up: one full batch compiles every kernel at every shape (compacted batches too).
-    project_onto_hull(points, x[:b], batch_size=b, rel_tol=rel_tol, dtype=dtype)
-    warmup_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    res = project_onto_hull(points, x, batch_size=b, rel_tol=rel_tol, dtype=dtype)
-    solve_s = time.perf_counter() - t0
-    results[dtype] = res
-    runs[dtype] = _solve_stats(res, solve_s, warmup_s, queries)
-    runs[dtype]["target_met"] = (bool(solve_s <= TARGET_SOLVE_S)
+    for method in methods:
+      key = dtype if method == "column_generation" else f"{dtype}/{method}"
+      t0 = time.perf_counter()
+      # Warm-up: one full batch compiles every kernel at every shape (compacted batches too).
+      project_onto_hull(points, x[:b], batch_size=b, rel_tol=rel_tol, dtype=dtype, method=method)
+      warmup_s = time.perf_counter() - t0
+      t0 = time.perf_counter()
+      res = project_onto_hull(points, x, batch_size=b, rel_tol=rel_tol, dtype=dtype,
+                              method=method)
+      solve_s = time.perf_counter() - t0
+      results[key] = res
+      runs[key] = _solve_stats(res, solve_s, warmup_s, queries)
+      runs[key]["target_met"] = (bool(solve_s <= TARGET_SOLVE_S)
                                  if (n, d, queries) == (50000, 3072, 10000) else None)
-    print(f"gpu_check: {dtype}: warm-up {warmup_s:.1f} s; {queries} queries in {solve_s:.2f} s "
-          f"({queries / solve_s:.0f} queries/s), {runs[dtype]['mean_passes']:.1f} passes, "
-          f"converged {runs[dtype]['fraction_converged']:.3f}, max rel gap "
-          f"{runs[dtype]['max_rel_gap']}", flush=True)
+      print(f"gpu_check: {key}: warm-up {warmup_s:.1f} s; {queries} queries in {solve_s:.2f} s "
+            f"({queries / solve_s:.0f} queries/s), {runs[key]['mean_passes']:.1f} passes, "
+            f"{runs[key]['mean_iterations']:.0f} iterations, converged "
+            f"{runs[key]['fraction_converged']:.3f}, max rel gap {runs[key]['max_rel_gap']}",
+            flush=True)
 
   spot = {"queries": 0}
   if reference_queries > 0:
@@ -176,7 +185,8 @@ def main(argv):
   else:
     size = dict(n=FLAGS.n, side=FLAGS.side, channels=FLAGS.channels, queries=FLAGS.queries,
                 batch_size=FLAGS.batch_size, reference_queries=FLAGS.reference_queries)
-  report = run_check(seed=FLAGS.seed, rel_tol=FLAGS.rel_tol, dtypes=FLAGS.dtypes, **size)
+  report = run_check(seed=FLAGS.seed, rel_tol=FLAGS.rel_tol, dtypes=FLAGS.dtypes,
+                     methods=FLAGS.methods, **size)
   report["quick"] = FLAGS.quick
   text = json.dumps(report, indent=2)
   print(text)

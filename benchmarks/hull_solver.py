@@ -70,6 +70,9 @@ def define_flags() -> None:
   flags.DEFINE_bool("issue12", True, "Run the issue-12 section (d=784 n=10k vs today's solver "
                     "and one pricing pass, PCA-64, per-class, n=60k, JAX, peers).")
   flags.DEFINE_bool("cases", True, "Run the n-sweep and digits cases.")
+  flags.DEFINE_bool("methods", True, "Run the methods section (issue 17: column generation vs "
+                    "projected gradient at d = 784, 64 and n = 10k, 60k; benchmarks/hull_methods.py"
+                    "; JSON key 'methods').")
   flags.DEFINE_bool("quick", False, "Tiny smoke configuration (n = 300, 1000; 32 queries; one "
                     "baseline query at n = 300 and on digits); overrides the other size flags.")
 
@@ -90,6 +93,7 @@ class BenchConfig:
   rel_tol: float = 1e-4
   quick: bool = False
   issue12: Optional["Issue12Config"] = None  # None: skip the issue-12 section.
+  methods: Optional[Any] = None  # hull_methods.MethodsConfig; None: skip the methods section.
 
 
 def quick_config(seed: int = 0) -> BenchConfig:
@@ -436,9 +440,18 @@ def run_benchmark(cfg: BenchConfig) -> dict[str, Any]:
       },
       "targets": _targets(cases, slope),
       "issue12": run_issue12(cfg.issue12) if cfg.issue12 is not None else None,
+      "methods": run_methods(cfg.methods),
       "load_average_1min_at_end": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
       "total_wall_s": time.perf_counter() - t_start,
   }
+
+
+def run_methods(cfg) -> Optional[dict[str, Any]]:
+  """Issue 17: column generation vs projected gradient (benchmarks/hull_methods.py)."""
+  if cfg is None:
+    return None
+  from benchmarks import hull_methods  # pylint: disable=g-import-not-at-top
+  return hull_methods.run_methods(cfg)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -753,7 +766,14 @@ def config_from_flags() -> BenchConfig:
                      baseline_queries=FLAGS.baseline_queries,
                      reference_queries=FLAGS.reference_queries, batch_size=FLAGS.batch_size,
                      seed=FLAGS.seed, clarabel_max_n=FLAGS.clarabel_max_n,
-                     ecos_max_n=FLAGS.ecos_max_n)
+                     ecos_max_n=FLAGS.ecos_max_n, methods=_methods_config())
+
+
+def _methods_config():
+  if not FLAGS.methods:
+    return None
+  from benchmarks import hull_methods  # pylint: disable=g-import-not-at-top
+  return hull_methods.MethodsConfig(seed=FLAGS.seed)
 
 
 def main(argv):

@@ -47,6 +47,11 @@ def define_flags() -> None:
                        "(e.g. 512) is much faster in low-dimensional spaces where many queries "
                        "lie inside the hull.", lower_bound=16)
   flags.DEFINE_enum("hull_dtype", "float32", ["float32", "float64"], "Compute dtype.")
+  flags.DEFINE_enum("hull_method", "column_generation",
+                    ["column_generation", "projected_gradient", "auto"],
+                    "Hull solver: column generation (fastest measured on CPU), projected "
+                    "gradient (FISTA in one XLA program per batch) or auto (projected gradient "
+                    "on TPUs when the points fit device memory; docs/solver-methods.md).")
   flags.DEFINE_float("hull_alias_tol", 0.05, "A flip split whose points lie within this "
                      "fraction of each row's perturbation of its adversarial split's points is "
                      "not solved again: it shares that split's results, its certified bounds "
@@ -61,7 +66,7 @@ def config(v) -> study_config.HullConfig:
       per_class=v["hull_per_class"], rel_tol=v["hull_rel_tol"], abs_tol=v["hull_abs_tol"],
       max_passes=v["hull_max_passes"], batch_size=v["hull_batch_size"],
       working_set_size=v["hull_working_set"], max_inner_steps=v["hull_inner_steps"],
-      dtype=v["hull_dtype"], alias_tol=v["hull_alias_tol"])
+      dtype=v["hull_dtype"], alias_tol=v["hull_alias_tol"], method=v["hull_method"])
 
 
 if __name__ == "__main__":

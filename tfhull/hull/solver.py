@@ -303,7 +303,7 @@ def _group_fn(strategy, nearest: bool):
 
 def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Optional[float] = None,
                       max_passes: int = 40, batch_size: int = 256, strategy=None,
-                      **kwargs) -> HullResult:
+                      method: str = "column_generation", **kwargs) -> HullResult:
   """Projects each query onto the convex hull of `points`, with a certified distance interval.
 
   Args:
@@ -320,8 +320,12 @@ def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Option
       one host's replicas, each pricing its shard, results merged; under a multi-worker
       MultiWorkerMirroredStrategy each worker solves whole batches of queries against all points
       on its local replicas and the results are gathered (call it on every worker).
+    method: "column_generation" (this module), "projected_gradient" (`projected_gradient.py`:
+      FISTA in one XLA program per batch, the same certificate) or "auto"
+      (`projected_gradient.choose_method`; docs/solver-methods.md).
     **kwargs: further `SolverConfig` fields (working_set_size, atoms_per_pass, chunk_size,
-      refresh_every, max_inner_steps, dtype, progress).
+      refresh_every, max_inner_steps, dtype, progress), or `projected_gradient.PGConfig` fields
+      with that method.
 
   Returns:
     HullResult (numpy arrays).
@@ -329,6 +333,14 @@ def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Option
   Raises:
     ValueError: shapes disagree, NaN/Inf values, empty point set, bad settings.
   """
+  if method != "column_generation":
+    from tfhull.hull import projected_gradient  # pylint: disable=g-import-not-at-top
+    method = projected_gradient.resolve_method(method, points, kwargs)
+    if method == "projected_gradient":
+      return projected_gradient.project_onto_hull_pg(
+          points, queries, rel_tol=rel_tol, abs_tol=abs_tol, max_passes=max_passes,
+          batch_size=batch_size, strategy=strategy, **kwargs)
+    kwargs = {k: v for k, v in kwargs.items() if k not in projected_gradient.PG_ONLY}
   unknown = set(kwargs) - {f.name for f in dataclasses.fields(SolverConfig)}
   if unknown:
     raise TypeError(f"unknown solver option(s) {sorted(unknown)}")

@@ -159,12 +159,17 @@ class HullConfig:
   max_inner_steps: int = 4096
   dtype: str = "float32"
   alias_tol: float = 0.05           # A flip split within this fraction of its adv split: aliased.
+  method: str = "column_generation"  # Or projected_gradient, auto (docs/solver-methods.md).
 
   def solver(self) -> dict:
-    """Keyword arguments of `tfhull.hull.project_onto_hull`."""
-    return dict(rel_tol=self.rel_tol, abs_tol=self.abs_tol, max_passes=self.max_passes,
-                batch_size=self.batch_size, working_set_size=self.working_set_size,
-                max_inner_steps=self.max_inner_steps, dtype=self.dtype)
+    """Keyword arguments of `tfhull.hull.project_onto_hull`. The method is listed only when it
+    is not the default, so existing hull artifacts keep their fingerprints."""
+    out = dict(rel_tol=self.rel_tol, abs_tol=self.abs_tol, max_passes=self.max_passes,
+               batch_size=self.batch_size, working_set_size=self.working_set_size,
+               max_inner_steps=self.max_inner_steps, dtype=self.dtype)
+    if self.method != "column_generation":
+      out["method"] = self.method
+    return out
 
   def check(self) -> None:
     import math  # pylint: disable=import-outside-toplevel
@@ -177,6 +182,9 @@ class HullConfig:
         raise UserError(f"--{name}={v} is not a finite number")
     if not self.query_splits:
       raise UserError("--hull_query_splits is empty; list test or an adv_/flip_ split")
+    methods = ("column_generation", "projected_gradient", "auto")
+    if self.method not in methods:
+      raise UserError(f"--hull_method={self.method} is not one of {', '.join(methods)}")
     if not 0 <= self.alias_tol < 1:
       raise UserError(f"--hull_alias_tol={self.alias_tol} must be in [0, 1) (0: never alias)")
 
