@@ -94,6 +94,7 @@ def test_known_geometry_and_dispatch():
   assert pg.choose_method(60000, 784, kind="gpu") == "column_generation"
   assert pg.choose_method(60000, 784, kind="tpu") == "projected_gradient"
   assert pg.choose_method(60000, 784, kind="tpu", device_bytes=1 << 20) == "column_generation"
+  assert pg.choose_method(60000, 64, kind="tpu") == "column_generation"  # 64-d: did not converge.
   assert pg.resolve_method("auto", cube, {}) == "column_generation"
   with pytest.raises(ValueError, match="method must be one of"):
     hull.project_onto_hull(cube, queries, method="newton")
