@@ -8,7 +8,8 @@ Adversarial: each sample's minimal perturbation against its d_hull and d_NN (pix
 Extrapolation direction: the model's label and margin along the ray from each test sample's
 pixel-space hull projection through the sample, and where the first boundary crossing lies.
 Linear head: whether each class's training-feature hull lies inside its own decision region,
-and each test feature's distance to the nearest boundary vs to the hull. Writes
+and each test feature's distance to the nearest boundary vs to the hull. Boundary geometry
+(docs/geometry.md): closest flip points, class-hull distances, scope, morphing, ambiguity. Writes
 `analysis.json` (every summary) and `analysis.npz` (the arrays behind the figures).
 """
 
@@ -29,12 +30,22 @@ def define_flags() -> None:
   flags.DEFINE_float("ray_t_max", 3.0, "Ray scan end (> 1: beyond the sample).", lower_bound=1.0)
   flags.DEFINE_integer("ray_points", 81, "Points per ray.", lower_bound=3)
   flags.DEFINE_integer("ray_samples", 0, "Test samples scanned (0 = all).", lower_bound=0)
+  flags.DEFINE_integer("geometry_samples", 100, "Attacked test samples given a closest-flip-point "
+                       "search (input space and linear head; 0: none); docs/geometry.md.",
+                       lower_bound=0)
+  flags.DEFINE_integer("morph_pairs", 4, "Morphing segments per kind (train/test pairs of the "
+                       "same/different class; 0: none).", lower_bound=0)
+  flags.DEFINE_float("ambiguity_rel", 0.05, "Ambiguity threshold delta as a fraction of the "
+                     "median top-two logit gap on the test set.", lower_bound=0.0)
 
 
 def config(v) -> study_config.AnalyzeConfig:
   """The analyze step's config from flag values `v`."""
   return study_config.AnalyzeConfig(ray_t_min=v["ray_t_min"], ray_t_max=v["ray_t_max"],
-                                    ray_points=v["ray_points"], ray_samples=v["ray_samples"])
+                                    ray_points=v["ray_points"], ray_samples=v["ray_samples"],
+                                    geometry_samples=v["geometry_samples"],
+                                    morph_pairs=v["morph_pairs"],
+                                    ambiguity_rel=v["ambiguity_rel"])
 
 
 if __name__ == "__main__":
