@@ -21,10 +21,8 @@ from tfhull.analysis.linear_head import head_of
 from tfhull.analysis.linear_head import LinearHeadStats
 from tfhull.analysis.linear_head import margins
 from tfhull.analysis.morph import ambiguous_fraction
-from tfhull.analysis.morph import morph
 from tfhull.analysis.morph import top_two_gap
 from tfhull.analysis.rays import CATEGORIES as RAY_CATEGORIES
 from tfhull.analysis.rays import ray_scan
 from tfhull.analysis.rays import RayScan
-from tfhull.analysis.scope import scope
 from tfhull.analysis.study import analyze_study

@@ -18,8 +18,8 @@ Input space (a model with logits, inputs in [0, 1]): from each start, repeat: li
 z_p - z_k at the current point, take the point of the box closest to x on the linearized tie
 (u = clip(x - mu a, 0, 1), mu by bisection), keep the class k with the closest such point. An
 iterate is a boundary point when p is among the top two logits there and they tie within `tol`;
-an iterate where the label already changed is pulled back to the first tie on the segment from x
-by bisection (`tfhull.attacks.minimal.flip_points`). The best over iterates and starts is an
+the nearest iterate (per start) where the label already changed is pulled back to the first tie
+on the segment from x by bisection (`tfhull.attacks.minimal.flip_points`). The best over iterates and starts is an
 upper bound on the closest flip point; for a linear model the first step from x is exact.
 """
 
@@ -218,6 +218,8 @@ def input_flip_points(model, x: np.ndarray, *, starts: Sequence[np.ndarray] = ()
   best_start = np.full(n, -1)
   for s, start in enumerate([x] + [np.asarray(v, np.float32) for v in starts]):
     y = start.reshape(n, -1).astype(np.float64)
+    changed_d = np.full(n, np.inf)     # The nearest iterate past the boundary, pulled back
+    changed_pt = x64.copy()            # by bisection once per start.
     for _ in range(max_iter):
       z, jac = [], []
       for i in range(0, n, batch_size):
@@ -235,12 +237,26 @@ def input_flip_points(model, x: np.ndarray, *, starts: Sequence[np.ndarray] = ()
       k = d.argmin(1)
       ok = np.isfinite(d[rows, k])
       y = np.where(ok[:, None], u[rows, k], y)
-      cand, dist = _boundary(model, x, y.reshape(shape).astype(np.float32), pred, tol,
-                             batch_size, strategy, minimal)
-      better = dist < best
+      tie, changed = _status(model, y.reshape(shape).astype(np.float32), pred, tol, batch_size,
+                             strategy)
+      dist = np.linalg.norm(y - x64, axis=1)
+      better = tie & (dist < best)
       best = np.where(better, dist, best)
-      best_pt[better] = cand.reshape(n, -1)[better]
+      best_pt[better] = y[better]
       best_start[better] = s
+      nearer = changed & ~tie & (dist < changed_d) & (dist < best)
+      changed_d = np.where(nearer, dist, changed_d)
+      changed_pt[nearer] = y[nearer]
+    pull = np.isfinite(changed_d) & (changed_d < best)
+    if pull.any():
+      fp = minimal.flip_points(model, x[pull], changed_pt[pull].reshape(
+          (-1,) + shape[1:]).astype(np.float32), tol=tol, batch_size=batch_size,
+                               strategy=strategy)
+      idx = np.flatnonzero(pull)
+      good = fp.found & (fp.gap < tol) & (fp.distance < best[idx])
+      best[idx[good]] = fp.distance[good]
+      best_pt[idx[good]] = fp.point[good].reshape(good.sum(), -1)
+      best_start[idx[good]] = s
   found = np.isfinite(best)
   pts = best_pt.reshape(shape).astype(np.float32)
   zf = models.predict(model, pts, batch_size=batch_size, strategy=strategy)
@@ -255,30 +271,13 @@ def input_flip_points(model, x: np.ndarray, *, starts: Sequence[np.ndarray] = ()
       found=found, start=best_start, iterations=max_iter)
 
 
-def _boundary(model, x, y, pred, tol, batch_size, strategy, minimal):
-  """(points, distances) of boundary points from iterates y: y itself when p is among the top
-  two there and they tie within tol; the first tie on the segment x -> y when the label changed;
-  else inf."""
-  n = len(x)
+def _status(model, y, pred, tol, batch_size, strategy):
+  """(tie, changed) (n,) bool at points y: p among the top two logits and within tol of the
+  other one; the predicted label is no longer p."""
+  n = len(y)
   rows = np.arange(n)
   z = models.predict(model, y, batch_size=batch_size, strategy=strategy)
   other = z.copy()
   other[rows, pred] = -np.inf
-  top_other = other.max(1)
-  changed = z.argmax(1) != pred
-  tie = np.abs(z[rows, pred] - top_other) < tol
-  second = np.sort(z, 1)[:, -2]
-  tie &= z[rows, pred] >= second                       # p among the top two.
-  dist = np.full(n, np.inf)
-  pts = y.copy()
-  flat = lambda v: v.reshape(len(v), -1)  # pylint: disable=unnecessary-lambda-assignment
-  dist[tie] = np.linalg.norm(flat(y[tie]) - flat(x[tie]), axis=1)
-  pull = changed & ~tie
-  if pull.any():
-    fp = minimal.flip_points(model, x[pull], y[pull], tol=tol, batch_size=batch_size,
-                             strategy=strategy)
-    idx = np.flatnonzero(pull)
-    good = fp.found & (fp.gap < tol)
-    pts[idx[good]] = fp.point[good]
-    dist[idx[good]] = fp.distance[good]
-  return pts, dist
+  tie = (np.abs(z[rows, pred] - other.max(1)) < tol) & (z[rows, pred] >= np.sort(z, 1)[:, -2])
+  return tie, z.argmax(1) != pred

@@ -112,7 +112,7 @@ def scope_figure(summary: dict, a: dict, image_shape=None,
                 fontsize=FONT - 2)
   ax.invert_yaxis()
   ax.set_xlim(0, 1)
-  ax.legend(fontsize=FONT - 2, loc="lower right")
+  ax.legend(fontsize=FONT - 2, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
   _style(ax, title="Scope: per-coordinate range of the training set", xlabel="share of queries",
          ylabel="")
   if show_img:
@@ -245,8 +245,9 @@ def section(geo: Optional[dict], dims: Optional[dict] = None) -> Section:
     tt = k.get("train-train, different class", {})
     sentences.append(
         f"Morphing: {pct(tt.get('fraction_label_changes_inside_hull'))} of train-train "
-        "segments between different classes change label inside the training hull (as they "
-        "must: both ends are inside), and "
+        "segments between different classes change label inside the training hull (both ends "
+        "are training points, so the whole segment is inside; where both are classified "
+        "correctly the label must change), and "
         f"{pct(k.get('test-test, same class', {}).get('fraction_label_changes'))} of test-test "
         "same-class segments change label somewhere.")
     s.tables.append(Table(
