@@ -194,8 +194,8 @@ def _box_tie(x, a, target, iters=80):
 
 
 def input_flip_points(model, x: np.ndarray, *, starts: Sequence[np.ndarray] = (),
-                      max_iter: int = 20, tol: float = 1e-3, batch_size: int = 256,
-                      strategy=None) -> InputFlipPoints:
+                      max_iter: int = 20, tol: float = 1e-3, overshoot: float = 0.05,
+                      batch_size: int = 256, strategy=None) -> InputFlipPoints:
   """Iterative minimum-norm boundary search in [0, 1]^d from x and from each start.
 
   Args:
@@ -205,6 +205,8 @@ def input_flip_points(model, x: np.ndarray, *, starts: Sequence[np.ndarray] = ()
       adversarial examples, segment-bisection flip points); rows equal to x are fine.
     max_iter: linearization steps per start.
     tol: top-two logit gap that counts as a tie.
+    overshoot: each iterate u also gives x + (1 + overshoot) (u - x) (in the box): where the
+      label has changed there, bisection back along the segment from x finds a tie.
   """
   from tfhull.attacks import minimal  # pylint: disable=import-outside-toplevel
   x = np.asarray(x, np.float32)
@@ -220,6 +222,28 @@ def input_flip_points(model, x: np.ndarray, *, starts: Sequence[np.ndarray] = ()
     y = start.reshape(n, -1).astype(np.float64)
     changed_d = np.full(n, np.inf)     # The nearest iterate past the boundary, pulled back
     changed_pt = x64.copy()            # by bisection once per start.
+
+    def consider(y):
+      """Records y as a tie candidate, and y overshot by `overshoot` (within the box) as a
+      point past the boundary."""
+      nonlocal best, changed_d
+      tie, _ = _status(model, y.reshape(shape).astype(np.float32), pred, tol, batch_size,
+                       strategy)
+      dist = np.linalg.norm(y - x64, axis=1)
+      better = tie & (dist < best)
+      best = np.where(better, dist, best)
+      best_pt[better] = y[better]
+      best_start[better] = s
+      over = np.clip(x64 + (1 + overshoot) * (y - x64), 0, 1)
+      _, changed = _status(model, over.reshape(shape).astype(np.float32), pred, tol,
+                           batch_size, strategy)
+      d_over = np.linalg.norm(over - x64, axis=1)
+      nearer = changed & (d_over < changed_d)
+      changed_d = np.where(nearer, d_over, changed_d)
+      changed_pt[nearer] = over[nearer]
+
+    if s:
+      consider(y)  # The start itself (a bisection flip point is already a tie).
     for _ in range(max_iter):
       z, jac = [], []
       for i in range(0, n, batch_size):
@@ -237,17 +261,8 @@ def input_flip_points(model, x: np.ndarray, *, starts: Sequence[np.ndarray] = ()
       k = d.argmin(1)
       ok = np.isfinite(d[rows, k])
       y = np.where(ok[:, None], u[rows, k], y)
-      tie, changed = _status(model, y.reshape(shape).astype(np.float32), pred, tol, batch_size,
-                             strategy)
-      dist = np.linalg.norm(y - x64, axis=1)
-      better = tie & (dist < best)
-      best = np.where(better, dist, best)
-      best_pt[better] = y[better]
-      best_start[better] = s
-      nearer = changed & ~tie & (dist < changed_d) & (dist < best)
-      changed_d = np.where(nearer, dist, changed_d)
-      changed_pt[nearer] = y[nearer]
-    pull = np.isfinite(changed_d) & (changed_d < best)
+      consider(y)
+    pull = np.isfinite(changed_d)
     if pull.any():
       fp = minimal.flip_points(model, x[pull], changed_pt[pull].reshape(
           (-1,) + shape[1:]).astype(np.float32), tol=tol, batch_size=batch_size,
@@ -255,7 +270,7 @@ def input_flip_points(model, x: np.ndarray, *, starts: Sequence[np.ndarray] = ()
       idx = np.flatnonzero(pull)
       good = fp.found & (fp.gap < tol) & (fp.distance < best[idx])
       best[idx[good]] = fp.distance[good]
-      best_pt[idx[good]] = fp.point[good].reshape(good.sum(), -1)
+      best_pt[idx[good]] = fp.point[good].reshape(int(good.sum()), x64.shape[1])
       best_start[idx[good]] = s
   found = np.isfinite(best)
   pts = best_pt.reshape(shape).astype(np.float32)

@@ -76,6 +76,8 @@ def closest_flips(ds, model, records: dict, cfg: GeometryConfig):
                                            if both.any() else None,
          "median_ratio_to_bisection": float(np.median(res.distance[both] / ref[both]))
                                       if both.any() else None,
+         "mean_ratio_to_bisection": float(np.mean(res.distance[both] / ref[both]))
+                                    if both.any() else None,
          "best_start": {name: int(np.sum(res.start == k)) for k, name in
                         enumerate(["x", "cw_l2", "min_pgd_2 flip point"])}}
   arrays = {"flip_source": src, "flip_closest": res.distance, "flip_bisection_pgd": bis_pgd,
