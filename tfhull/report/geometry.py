@@ -195,14 +195,17 @@ def section(geo: Optional[dict], dims: Optional[dict] = None) -> Section:
   sentences = []
   cf = g.get("closest_flip")
   if cf:
+    mean = cf.get("mean_ratio_to_bisection")
+    reading = ("segment bisection along the attacks' directions is already within "
+               f"{pct(1 - mean)} of the nearest boundary point found" if mean is not None and
+               mean > 0.95 else "segment bisection overstates the distance to the boundary")
     sentences.append(
         f"Closest flip points: over {cf['found']} of {cf['samples']} attacked test samples the "
         f"iterative search finds a boundary point at median L2 {fmt(cf['closest'].get('median'))}"
         f", vs {fmt(cf['bisection_min_pgd'].get('median'))} for segment bisection and "
-        f"{fmt(cf['cw_l2'].get('median'))} for CW-L2; it is closer than bisection for "
-        f"{pct(cf['fraction_closer_than_bisection'])} of samples (median ratio "
-        f"{fmt(cf['median_ratio_to_bisection'])}), so bisection overstates the boundary "
-        "distance by that much.")
+        f"{fmt(cf['cw_l2'].get('median'))} for CW-L2; it is strictly closer than bisection for "
+        f"{pct(cf['fraction_closer_than_bisection'])} of samples (distance ratio: mean "
+        f"{fmt(mean)}, median {fmt(cf['median_ratio_to_bisection'])}): {reading}.")
     s.tables.append(Table(
         "L2 distance from each attacked test sample to a decision-boundary point, median "
         "(10th-90th percentile), pixels.", ("method", "distance"),
