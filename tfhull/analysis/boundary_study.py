@@ -223,10 +223,10 @@ def _morphs(ds, model, cfg):
   m = morph_lib.morph(model, np.concatenate(xa), np.concatenate(xb), flat_train,
                       steps=cfg.morph_steps)
   kinds = np.array(kinds)
-  out = {"steps": cfg.morph_steps, "kinds": {}}
-  for k, (split, same) in enumerate(_KINDS):
+  names = [f"{split}-{split}, {'same' if same else 'different'} class" for split, same in _KINDS]
+  out = {"steps": cfg.morph_steps, "kinds": {}, "kind_names": names}  # morph_kind indexes names.
+  for k, name in enumerate(names):
     rows = kinds == k
-    name = f"{split}-{split}, {'same' if same else 'different'} class"
     out["kinds"][name] = {
         "pairs": int(rows.sum()),
         "fraction_label_changes": float(np.mean(m.label_changes[rows])) if rows.any() else None,

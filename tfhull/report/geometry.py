@@ -138,7 +138,7 @@ def morph_figure(summary: Optional[dict], a: dict) -> Optional[Plot]:
     return None
   t, kind = np.asarray(a["morph_t"]), np.asarray(a["morph_kind"])
   margin, dist = np.asarray(a["morph_margin"]), np.asarray(a["morph_hull_distance"])
-  names_ = list(summary["kinds"])
+  names_ = summary.get("kind_names") or []  # morph_kind indexes this list (JSON keeps order).
   fig = _figure(10.0, 3.8)
   ax1, ax2 = _grid(fig, 2, max_cols=2)
   for k, name in enumerate(names_):
