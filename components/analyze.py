@@ -9,7 +9,9 @@ Extrapolation direction: the model's label and margin along the ray from each te
 pixel-space hull projection through the sample, and where the first boundary crossing lies.
 Linear head: whether each class's training-feature hull lies inside its own decision region,
 and each test feature's distance to the nearest boundary vs to the hull. Shifted inputs: AUROC of
-the hull scores, k-NN and max-softmax for test vs corrupted or held-out-class inputs. Writes
+the hull scores, k-NN and max-softmax for test vs corrupted or held-out-class inputs. Boundary
+geometry (docs/geometry.md): closest flip points, class-hull distances, scope, morphing,
+ambiguity. Writes
 `analysis.json` (every summary) and `analysis.npz` (the arrays behind the figures).
 """
 
@@ -35,6 +37,13 @@ def define_flags() -> None:
                     "shuffled_pixels, random_pixels, gaussian; empty: none), and the classes "
                     "--classes leaves out.")
   flags.DEFINE_integer("shift_samples", 200, "Inputs per shifted set.", lower_bound=1)
+  flags.DEFINE_integer("geometry_samples", 100, "Attacked test samples given a closest-flip-point "
+                       "search (input space and linear head; 0: none); docs/geometry.md.",
+                       lower_bound=0)
+  flags.DEFINE_integer("morph_pairs", 4, "Morphing segments per kind (train/test pairs of the "
+                       "same/different class; 0: none).", lower_bound=0)
+  flags.DEFINE_float("ambiguity_rel", 0.05, "Ambiguity threshold delta as a fraction of the "
+                     "median top-two logit gap on the test set.", lower_bound=0.0)
 
 
 def config(v) -> study_config.AnalyzeConfig:
@@ -42,7 +51,10 @@ def config(v) -> study_config.AnalyzeConfig:
   return study_config.AnalyzeConfig(ray_t_min=v["ray_t_min"], ray_t_max=v["ray_t_max"],
                                     ray_points=v["ray_points"], ray_samples=v["ray_samples"],
                                     shift_corruptions=tuple(v["shift_corruptions"]),
-                                    shift_samples=v["shift_samples"])
+                                    shift_samples=v["shift_samples"],
+                                    geometry_samples=v["geometry_samples"],
+                                    morph_pairs=v["morph_pairs"],
+                                    ambiguity_rel=v["ambiguity_rel"])
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ figure whose inputs are absent is skipped with a one-line note in the report.
 
 # Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
 # tfhull.versions --refresh`).
-VERSION = "5"
+VERSION = "6"
 
 from tfhull.report.html import write_report
 from tfhull.report.inputs import HullView, ImageRow, ReportInputs

@@ -416,6 +416,10 @@ def build_sections(inputs: ReportInputs) -> list:
   s.add(figures.linear_head(inputs.linear_head, inputs.class_names), "Linear-head figures "
         "skipped: no linear-head analysis was given.")
   sections.append(s)
+
+  if inputs.geometry is not None:
+    from tfhull.report import geometry  # pylint: disable=import-outside-toplevel
+    sections.append(geometry.section(inputs.geometry, dims))
   return sections
 
 

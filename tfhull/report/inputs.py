@@ -69,3 +69,4 @@ class ReportInputs:
   intro: Optional[str] = None   # the page's opening paragraph (None: the study report's).
   summary: str = ""             # one sentence above the headline table, from its numbers.
   space_dims: dict = dataclasses.field(default_factory=dict)  # space -> dimension, for names.
+  geometry: Optional[dict] = None  # boundary geometry: tfhull.report.geometry (its docstring).

@@ -200,6 +200,15 @@ class AnalyzeConfig:
   # when --classes keeps a subset; up to shift_samples inputs per set.
   shift_corruptions: Tuple[str, ...] = ("shuffled_pixels",)
   shift_samples: int = 200
+  geometry_samples: int = 100   # Boundary geometry (docs/geometry.md): closest-flip samples,
+  morph_pairs: int = 4          # segments per morph kind (0: none),
+  ambiguity_rel: float = 0.05   # ambiguity delta / median test top-two logit gap.
+
+  def geometry(self):
+    """The `tfhull.analysis.boundary_study.GeometryConfig` of these settings."""
+    from tfhull.analysis.boundary_study import GeometryConfig  # pylint: disable=import-outside-toplevel
+    return GeometryConfig(flip_samples=self.geometry_samples, morph_pairs=self.morph_pairs,
+                          ambiguity_rel=self.ambiguity_rel)
 
   def check(self) -> None:
     import math  # pylint: disable=import-outside-toplevel
@@ -220,6 +229,11 @@ class AnalyzeConfig:
     if self.ray_points < 3 or self.ray_samples < 0:
       raise UserError(f"--ray_points={self.ray_points} must be >= 3 and --ray_samples="
                       f"{self.ray_samples} >= 0")
+    if self.geometry_samples < 0 or self.morph_pairs < 0:
+      raise UserError(f"--geometry_samples={self.geometry_samples} and --morph_pairs="
+                      f"{self.morph_pairs} must be >= 0")
+    if not (math.isfinite(self.ambiguity_rel) and self.ambiguity_rel > 0):
+      raise UserError(f"--ambiguity_rel={self.ambiguity_rel} must be a positive number")
 
 
 @dataclasses.dataclass(frozen=True)

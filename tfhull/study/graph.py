@@ -165,6 +165,8 @@ def build(cfg: StudyConfig, replicas: int = 1) -> Graph:
            **{k: k for k in hull_keys}}
   if "layer:features" in specs:
     study["features/layer:features"] = "features/layer:features"
+  for spec in spaces:  # Train/test features of every hull space: the boundary geometry's.
+    study[f"features/{spec}"] = f"features/{spec}"
   add("analyze", study, dataclasses.asdict(cfg.analyze), steps.analyze)
   add("report", {**{k: v for k, v in study.items() if not k.startswith("features/")},
                  "analyze": "analyze"}, dataclasses.asdict(cfg.report), steps.report)

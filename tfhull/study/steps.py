@@ -294,6 +294,8 @@ def analyze(node, cfg, inputs, out_dir) -> dict:
       ray_samples=a.ray_samples)
   arrays = out.pop("arrays")
   out["shift"] = _shift(cfg, ds, model, measured, feature_space)
+  out["geometry"], geo = _geometry(ds, model, measured, inputs, a)
+  arrays.update(geo)
   io.save_npz(io.join(out_dir, "analysis.npz"), arrays)
   io.write_json(io.join(out_dir, "analysis.json"), out)
   return {**out["headline"], **dtypes(model), "headline": list(out["headline"])}
@@ -312,6 +314,22 @@ def _shift(cfg, ds, model, measured, feature_space):
   strat = strategy(cfg.run) if cfg.run.strategy != "default" else None
   return shift.shift_study(ds, model, measured, representations.labels_of(ds)["train"],
                            feature_space, sets, cfg.hull.solver(), strategy=strat)
+def _geometry(ds, model, measured, inputs, a):
+  """The boundary geometry (`tfhull.analysis.boundary_study`) of the spaces whose features are
+  among the inputs (`features/<space>`, data source): (summary, arrays "geo_..." for the npz)."""
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull import representations  # pylint: disable=import-outside-toplevel
+  from tfhull.analysis import boundary_study  # pylint: disable=import-outside-toplevel
+  spaces = {}
+  for name, art in inputs.items():
+    if name.startswith("features/") and name.count("/") == 1:
+      for spec, space in representations.load(art.uri).spaces.items():
+        if "train" in space.splits and "test" in space.splits:
+          spaces[spec] = {"train": space.splits["train"], "test": space.splits["test"]}
+  out, arrays = boundary_study.analyze_geometry(
+      ds, model, measured, io.load_npz(inputs["attack"].path("adversarial.npz")), spaces,
+      a.geometry())
+  return out, {f"geo_{k}": v for k, v in arrays.items()}
 
 
 def hull_summaries(inputs: Mapping) -> dict:
@@ -390,7 +408,18 @@ def report_inputs(inputs: Mapping, cfg):
       robustness={"robust_accuracy": attack_summary["robust_accuracy"],
                   "worst_case_robust_accuracy": attack_summary["worst_case_robust_accuracy"],
                   "clean_accuracy": attack_summary["clean_accuracy"]},
-      rays=rays, linear_head=head, class_names=tuple(names))
+      rays=rays, linear_head=head, class_names=tuple(names),
+      geometry=_geometry_view(an, an_arrays, names, ds))
+
+
+def _geometry_view(an: dict, an_arrays: Mapping, names: list, ds):
+  """The report's boundary-geometry input (`tfhull.report.geometry`); None without one."""
+  if not an.get("geometry"):
+    return None
+  return {"summary": an["geometry"],
+          "arrays": {k[len("geo_"):]: v for k, v in an_arrays.items() if k.startswith("geo_")},
+          "class_names": names,
+          "image_shape": tuple(ds.input_shape) if len(ds.input_shape) == 3 else None}
 
 
 def provenance(arts: Mapping) -> list:
