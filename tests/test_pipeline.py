@@ -20,7 +20,8 @@ from tfhull.hull import saved as hull_saved
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = ["--train_size=300", "--test_size=60", "--hull_working_set=64", "--cw_steps=50",
-         "--attack_bisection_steps=6", "--ray_points=21"]
+         "--attack_bisection_steps=6", "--ray_points=21", "--geometry_samples=20", "--morph_pairs=2",
+         "--shift_samples=40"]
 STEPS = ("data", "train", "attack", "features", "hull", "analyze", "report")
 
 

@@ -154,7 +154,7 @@ def analyze_geometry(ds, model, measured: Mapping, records: dict, spaces: Mappin
   adv = {}
   from tfhull import attacks  # pylint: disable=import-outside-toplevel
   for split, (images, _, _) in attacks.query_sets(records).items():
-    adv[split] = images.reshape(len(images), -1)
+    adv[split] = images.reshape(len(images), int(np.prod(images.shape[1:])))  # Also 0 rows.
   for (space, split), h in measured.items():
     f = spaces.get(space)
     if f is None:
