@@ -16,6 +16,7 @@ from tfhull.analysis import boundary
 from tfhull.analysis import class_hulls
 from tfhull.analysis import morph as morph_lib
 from tfhull.analysis import scope as scope_lib
+from tfhull.analysis.geometry import quantiles
 from tfhull.analysis.linear_head import head_of
 from tfhull.analysis.linear_head import margins
 
@@ -29,15 +30,6 @@ class GeometryConfig:
   morph_steps: int = 11       # points per segment.
   ambiguity_rel: float = 0.05  # delta = this x the median top-two logit gap on the test set.
   seed: int = 0
-
-
-def _quantiles(a) -> dict:
-  a = np.asarray(a, np.float64)
-  a = a[np.isfinite(a)]
-  if not a.size:
-    return {}
-  return {"median": float(np.median(a)), "q10": float(np.percentile(a, 10)),
-          "q90": float(np.percentile(a, 90)), "mean": float(a.mean())}
 
 
 def _by_source(records: dict, attack: str, norm: str, key: str, ok_key: str):
@@ -70,8 +62,8 @@ def closest_flips(ds, model, records: dict, cfg: GeometryConfig):
   both = res.found & np.isfinite(ref)
   out = {"samples": int(len(src)), "found": int(res.found.sum()),
          "iterations": cfg.flip_iterations, "starts": ["x", "cw_l2", "min_pgd_2 flip point"],
-         "closest": _quantiles(res.distance), "bisection_min_pgd": _quantiles(bis_pgd),
-         "bisection_cw": _quantiles(bis_cw), "cw_l2": _quantiles(cw),
+         "closest": quantiles(res.distance), "bisection_min_pgd": quantiles(bis_pgd),
+         "bisection_cw": quantiles(bis_cw), "cw_l2": quantiles(cw),
          "fraction_closer_than_bisection": float(np.mean(res.distance[both] < ref[both]))
                                            if both.any() else None,
          "median_ratio_to_bisection": float(np.median(res.distance[both] / ref[both]))
@@ -99,14 +91,14 @@ def head_geometry(model, train_f: np.ndarray, train_y: np.ndarray, test_f: np.nd
   m = margins(train_f, w, b, np.asarray(train_y))
   scale = np.linalg.norm(w[:, :, None] - w[:, None, :], axis=0).max()
   second = np.sort(lin.distance, 1)[:, 2] if lin.distance.shape[1] > 2 else lin.closest
-  out = {"samples": int(len(lin.predicted)), "closest": _quantiles(lin.closest),
-         "second_closest": _quantiles(second),
+  out = {"samples": int(len(lin.predicted)), "closest": quantiles(lin.closest),
+         "second_closest": quantiles(second),
          "closed_form_fraction": float(np.mean(lin.closed_form[lin.distance > 0])),
          "max_relative_gap": float(np.max(np.where(
              np.isfinite(lin.distance) & (lin.distance > 0),
              (lin.distance - lin.lower_bound) / np.maximum(lin.distance, 1e-300), 0.0))),
-         "train_margin": _quantiles(m),
-         "train_margin_over_max_facet_norm": _quantiles(m / max(scale, 1e-300)),
+         "train_margin": quantiles(m),
+         "train_margin_over_max_facet_norm": quantiles(m / max(scale, 1e-300)),
          "fraction_train_margin_positive": float(np.mean(m > 0)),
          "caveat": "every training feature with a positive margin puts its class hull inside its "
                    "region (an affine margin is smallest at a vertex): automatic once training "

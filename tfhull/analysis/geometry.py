@@ -26,7 +26,8 @@ def own_class_weight(support: np.ndarray, weights: np.ndarray, train_labels: np.
                                                            1e-30)).astype(np.float32)
 
 
-def _quantiles(a) -> dict:
+def quantiles(a) -> dict:
+  """Median, 10th/90th percentiles and mean of the finite values of `a`; {} when none."""
   a = np.asarray(a, np.float64)
   a = a[np.isfinite(a)]
   if not a.size:
@@ -64,11 +65,11 @@ def hull_stats(arrays: Mapping[str, np.ndarray], train_labels: np.ndarray) -> Hu
   stats = HullStats(
       queries=int(d.size), fraction_outside=float(np.mean(arrays["outside"])) if d.size else 0.0,
       fraction_inside=float(np.mean(arrays["inside"])) if d.size else 0.0,
-      distance=_quantiles(d), nearest_distance=_quantiles(nn), ratio=_quantiles(ratio),
-      nnz=_quantiles(arrays["nnz"]), own_class_weight=_quantiles(mix))
+      distance=quantiles(d), nearest_distance=quantiles(nn), ratio=quantiles(ratio),
+      nnz=quantiles(arrays["nnz"]), own_class_weight=quantiles(mix))
   if "own_class_distance" in arrays:
     own, other = arrays["own_class_distance"], arrays["nearest_other_class_distance"]
-    stats.own_class_distance = _quantiles(own)
-    stats.nearest_other_class_distance = _quantiles(other)
+    stats.own_class_distance = quantiles(own)
+    stats.nearest_other_class_distance = quantiles(other)
     stats.fraction_closer_to_own_class = float(np.mean(own < other))
   return stats
