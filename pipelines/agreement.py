@@ -83,6 +83,19 @@ def study_configs(base, specs, seeds) -> list:
   return out
 
 
+def check_parts(train_counts, parts: int) -> None:
+  """UserError unless both kinds of mixtures of `parts` images can be drawn from a training set
+  with these images per class (the data artifact's `train_counts`)."""
+  present = sum(c > 0 for c in train_counts)
+  if present < parts:
+    raise UserError(f"--agreement_parts={parts}: mixed-class mixtures need {parts} classes, the "
+                    f"training set has {present}; lower --agreement_parts or keep more --classes")
+  if max(train_counts) < parts:
+    raise UserError(f"--agreement_parts={parts}: same-class mixtures need a class with {parts} "
+                    f"training images, the largest has {max(train_counts)}; lower "
+                    "--agreement_parts or raise --train_size")
+
+
 def measure(ds, models, hull: dict, opts: dict, *, seed: int = 0, batch_size: int = 1024) -> dict:
   """{"inside": [Agreement], "tests": [Agreement], "rays": [Agreement], "train_accuracy": [..],
   "test_accuracy": [..], "ratio": (m,)} of the models (k) on the three point sets."""
@@ -198,6 +211,8 @@ def run(argv=()):
   from tfhull import models as models_lib  # pylint: disable=import-outside-toplevel
   from tfhull import study  # pylint: disable=import-outside-toplevel
   from tfhull.hull import saved  # pylint: disable=import-outside-toplevel
+  data = study.run(study.build(cfgs[0][1]), ["data"], cfgs[0][1])["data"]  # Shared by all.
+  check_parts(data.summary["train_counts"], opts["parts"])  # Before any model is trained.
   dones = []
   for i, (name, cfg) in enumerate(cfgs):
     logging.info("=== agreement model %d/%d: %s", i + 1, len(cfgs), name)

@@ -1,9 +1,15 @@
 """Agreement of models inside vs outside the hull (tfhull.analysis.agreement) on constructed cases."""
 
+import collections
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 from tfhull.analysis import agreement as ag
+from tfhull.errors import UserError
 
 
 def _box_models(x):
@@ -121,3 +127,166 @@ def test_pipeline_measure_regions_are_consistent(train):
   ratio = hull["distance"] / hull["nearest_distance"]
   assert sum(a.points for a in out["tests"][1:]) == np.sum((ratio >= 0) & (ratio <= 1))
   assert len(out["train_accuracy"]) == 2 and len(out["test_accuracy"]) == 2
+
+
+# End to end: `pipelines.agreement` in-process (TensorFlow is imported once per test process),
+# at the smallest sizes that exercise every part; every artifact build counted by component.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SPEC_A, SPEC_B = "mlp:width=32,depth=1", "mlp:width=64,depth=1"
+TRAIN, TEST, MIX, RAY_T = 100, 30, 20, (0.0, 1.0, 2.0)
+E2E = [f"--flagfile={ROOT}/configs/agreement_digits.flags", f"--train_size={TRAIN}",
+       f"--test_size={TEST}", "--batch_size=100", "--learning_rate=0.01", "--epochs=60",
+       "--agreement_seeds=0", f"--agreement_mixtures={MIX}",
+       f"--agreement_ray_t={','.join(f'{t:g}' for t in RAY_T)}"]
+
+
+def _run_pipeline(root, models, built, *extra):
+  """`python -m pipelines.agreement` with these flags, in-process; (artifact, builds by step)."""
+  from absl import flags  # pylint: disable=import-outside-toplevel
+  from absl.testing import flagsaver  # pylint: disable=import-outside-toplevel
+  from pipelines import agreement as pipeline  # pylint: disable=import-outside-toplevel
+  built.clear()
+  with flagsaver.flagsaver():
+    flags.FLAGS.unparse_flags()
+    flags.FLAGS(["agreement", *E2E, f"--output_root={root}", f"--agreement_models={models}",
+                 *extra])
+    art = pipeline.run(["agreement"])
+  return art, collections.Counter(built)
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+  from tfhull import artifacts  # pylint: disable=import-outside-toplevel
+  root = str(tmp_path_factory.mktemp("agreement"))
+  built = []
+  real = artifacts._build  # pylint: disable=protected-access
+
+  def counting(component, *args, **kwargs):
+    built.append(component)
+    return real(component, *args, **kwargs)
+  mp = pytest.MonkeyPatch()
+  mp.setattr(artifacts, "_build", counting)
+  try:
+    runs = {"first": _run_pipeline(root, f"{SPEC_A}|{SPEC_B}", built),
+            "again": _run_pipeline(root, f"{SPEC_A}|{SPEC_B}", built),
+            "twice": _run_pipeline(root, f"{SPEC_A}|{SPEC_A}", built)}
+    before = {s: sorted(os.listdir(os.path.join(root, s))) for s in os.listdir(root)}
+    with pytest.raises(UserError) as err:  # Two classes: no mixed-class mixture of 3 images.
+      _run_pipeline(root, f"{SPEC_A}|{SPEC_B}", built, "--classes=3,8")
+    after = {s: sorted(os.listdir(os.path.join(root, s))) for s in os.listdir(root)}
+    runs["two_classes"] = (err.value, collections.Counter(built), before, after)
+  finally:
+    mp.undo()
+  return root, runs
+
+
+def _regions(art):
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  return {r["region"]: r for r in io.read_json(art.path("metrics.json"))["regions"]}
+
+
+def test_e2e_shared_artifacts_built_once_and_second_run_cached(e2e):
+  _, runs = e2e
+  art, built = runs["first"]
+  # Two models; the data, pixel features and test hull distances are shared by both.
+  assert built == {"data": 1, "train": 2, "features": 1, "hull": 1, "agreement": 1}, built
+  again, built = runs["again"]
+  assert built == {} and again.uri == art.uri  # Nothing recomputed.
+  meta = art.metadata
+  assert meta["status"] == "complete" and meta["type"] == "AgreementReport"
+  assert os.path.isfile(art.path("metadata.json"))
+  assert sorted(meta["inputs"]) == ["data", "hull", "model00", "model01"]
+  assert meta["inputs"]["model00"]["uri"] != meta["inputs"]["model01"]["uri"]
+
+
+def test_e2e_table_counts_and_intervals(e2e):
+  import csv  # pylint: disable=import-outside-toplevel
+  from tfhull import artifacts  # pylint: disable=import-outside-toplevel
+  from tfhull.hull import saved  # pylint: disable=import-outside-toplevel
+  art, _ = e2e[1]["first"]
+  hull = saved.load_set([artifacts.load(art.metadata["inputs"]["hull"]["uri"])])["pixel", "test"]
+  ratio = hull["distance"] / hull["nearest_distance"]
+  edges = [0, 0.5, 0.6, 0.7, 0.8, 1]
+  bins = ag.ratio_bins(ratio, edges)
+  expect = {"training images": TRAIN, "same-class mixtures": MIX, "mixed-class mixtures": MIX,
+            "all test images": TEST,
+            **{f"test, d_hull/d_NN in [{edges[b]:g}, {edges[b + 1]:g})": int(np.sum(bins == b))
+               for b in range(len(edges) - 1) if np.any(bins == b)},
+            **{f"ray t = {t:g}": TEST for t in RAY_T}}
+  with open(art.path("agreement.csv"), encoding="utf-8") as f:
+    rows = list(csv.DictReader(f))
+  assert {r["points"]: int(r["count"]) for r in rows} == expect  # One row per point set.
+  assert len(rows) == len(expect)
+  regions = _regions(art)
+  assert {k: r["points"] for k, r in regions.items()} == expect
+  for r in regions.values():
+    assert r["models"] == 2
+    for iv in (r["disagreement"], r["pairwise"]):
+      assert 0 <= iv["low"] <= iv["estimate"] <= iv["high"] <= 1
+    assert r["pairwise"]["estimate"] == r["disagreement"]["estimate"]  # Two models: the same.
+
+
+def test_e2e_disagreement_is_the_models_own(e2e):
+  """The reported fractions, recomputed from the two Model artifacts' predictions."""
+  import tfhull.data  # pylint: disable=import-outside-toplevel
+  from tfhull import artifacts  # pylint: disable=import-outside-toplevel
+  from tfhull import io  # pylint: disable=import-outside-toplevel
+  from tfhull import models  # pylint: disable=import-outside-toplevel
+  from tfhull.hull import saved  # pylint: disable=import-outside-toplevel
+  art, _ = e2e[1]["first"]
+  inputs = {k: artifacts.load(v["uri"]) for k, v in art.metadata["inputs"].items()}
+  ds = tfhull.data.load(inputs["data"].uri)
+  nets = [models.load_artifact(inputs[k]) for k in ("model00", "model01")]
+  hull = saved.load_set([inputs["hull"]])["pixel", "test"]
+
+  def frac(x):
+    a, b = (models.predict(m, x).argmax(1) for m in nets)
+    return float(np.mean(a != b))
+  regions = _regions(art)
+  assert regions["all test images"]["disagreement"]["estimate"] == pytest.approx(frac(ds.x_test))
+  assert regions["training images"]["disagreement"]["estimate"] == pytest.approx(frac(ds.x_train))
+  p = np.asarray(hull["projection"], np.float32).reshape(ds.x_test.shape)
+  for t in RAY_T:
+    assert regions[f"ray t = {t:g}"]["disagreement"]["estimate"] == pytest.approx(
+        frac(p + np.float32(t) * (ds.x_test - p))), t
+  metrics = io.read_json(art.path("metrics.json"))
+  for k, name in enumerate(("model00", "model01")):
+    assert metrics["train_accuracy"][k] == pytest.approx(inputs[name].summary["train_accuracy"])
+    assert metrics["test_accuracy"][k] == pytest.approx(inputs[name].summary["test_accuracy"])
+  if min(metrics["train_accuracy"]) == 1.0:  # Interpolating models agree on every training image.
+    assert regions["training images"]["disagreement"]["high"] == 0
+
+
+def test_e2e_one_model_listed_twice_never_disagrees(e2e):
+  _, runs = e2e
+  art, built = runs["twice"]
+  assert built == {"agreement": 1}, built  # Its model, data and hull: all from the first run.
+  first = runs["first"][0].metadata["inputs"]
+  inputs = art.metadata["inputs"]
+  assert inputs["model00"]["uri"] == inputs["model01"]["uri"] == first["model00"]["uri"]
+  for name, r in _regions(art).items():
+    assert r["disagreement"]["high"] == 0 and r["pairwise"]["high"] == 0, name
+
+
+def test_e2e_too_few_classes_for_the_mixtures_fail_before_training(e2e):
+  _, runs = e2e
+  err, built, before, after = runs["two_classes"]
+  assert "mixed-class mixtures need 3 classes, the training set has 2" in str(err)
+  assert "\n" not in str(err)
+  assert built == {"data": 1}, built  # The (complete) data artifact only: no model trained.
+  new = {s: sorted(set(after[s]) - set(before.get(s, ()))) for s in after}
+  assert {s: len(v) for s, v in new.items() if v} == {"data": 1}, new
+  assert os.path.isfile(os.path.join(e2e[0], "data", new["data"][0], "metadata.json"))
+
+
+def test_bad_model_spec_fails_with_one_line_and_writes_nothing(tmp_path):
+  env = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  out = subprocess.run(
+      [sys.executable, "-m", "pipelines.agreement", *E2E, f"--output_root={tmp_path / 'r'}",
+       f"--agreement_models={SPEC_A}|mlp:width=abc"], cwd=ROOT, env=env, capture_output=True,
+      text=True, timeout=120)
+  assert out.returncode == 2, out.stderr[-2000:]
+  lines = out.stderr.strip().splitlines()
+  assert lines == ["tfhull: error: model spec mlp: width must be an int, got 'abc' (e.g. "
+                   "mlp:width=256,depth=2)"], lines
+  assert not os.path.exists(tmp_path / "r")
