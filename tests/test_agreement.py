@@ -253,8 +253,9 @@ def test_e2e_disagreement_is_the_models_own(e2e):
   for k, name in enumerate(("model00", "model01")):
     assert metrics["train_accuracy"][k] == pytest.approx(inputs[name].summary["train_accuracy"])
     assert metrics["test_accuracy"][k] == pytest.approx(inputs[name].summary["test_accuracy"])
-  if min(metrics["train_accuracy"]) == 1.0:  # Interpolating models agree on every training image.
-    assert regions["training images"]["disagreement"]["high"] == 0
+  # Both interpolate (19 epochs at most here, of 60); so they agree on every training image.
+  assert metrics["train_accuracy"] == [1.0, 1.0]
+  assert regions["training images"]["disagreement"]["high"] == 0
 
 
 def test_e2e_one_model_listed_twice_never_disagrees(e2e):
@@ -290,3 +291,23 @@ def test_bad_model_spec_fails_with_one_line_and_writes_nothing(tmp_path):
   assert lines == ["tfhull: error: model spec mlp: width must be an int, got 'abc' (e.g. "
                    "mlp:width=256,depth=2)"], lines
   assert not os.path.exists(tmp_path / "r")
+
+
+@pytest.mark.parametrize("counts,parts", [([3, 3], 2), ([5, 0, 5], 3), ([2, 2, 2], 3),
+                                          ([4, 1, 1], 3), ([1, 1], 2), ([0, 0, 3], 3)])
+def test_check_parts_refuses_exactly_what_mixtures_cannot_draw(counts, parts):
+  from pipelines import agreement as pipeline  # pylint: disable=import-outside-toplevel
+  y = np.repeat(np.arange(len(counts)), counts)
+  x = np.zeros((len(y), 2), np.float32)
+  try:
+    for same in (True, False):
+      ag.mixtures(x, y, 4, same_class=same, parts=parts)
+    drawable = True
+  except ValueError:
+    drawable = False
+  if drawable:
+    pipeline.check_parts(counts, parts)
+  else:
+    with pytest.raises(UserError, match="--agreement_parts=.*; lower --agreement_parts"):
+      pipeline.check_parts(counts, parts)
+  assert drawable == ((counts, parts) in (([3, 3], 2), ([4, 1, 1], 3)))
