@@ -349,8 +349,8 @@ from tfhull.data import sources
 from tfhull.hull import project_onto_hull, solver
 work = {"pricing_passes": 0, "priced_rows": 0, "candidates": 0}  # This process's pricing work.
 _price = solver._Pricer.__call__
-def counting(self, w, nearest):
-  vals, idx = _price(self, w, nearest)
+def counting(self, w, nearest, groups=None):
+  vals, idx = _price(self, w, nearest, groups)
   work["pricing_passes"] += 1
   work["priced_rows"] += len(w)
   work["candidates"] += int((idx >= 0).sum())

@@ -276,8 +276,8 @@ _RECORD_PRICING = """
 from tfhull.hull import solver as _solver
 PRICED = []
 _price = _solver._Pricer.__call__
-def _recording(self, w, nearest):
-  out = _price(self, w, nearest)
+def _recording(self, w, nearest, groups=None):
+  out = _price(self, w, nearest, groups)
   PRICED.append(out)
   return out
 _solver._Pricer.__call__ = _recording
@@ -375,7 +375,7 @@ def test_low_dimensional_inside_points_are_certified_by_the_exact_polish():
 
 
 def test_per_class_equals_separate_solves_and_adaptive_working_set_equals_full_width():
-  """Issue 12, per-class cost: working sets start at min(K, 4m) slots and grow on demand, which
+  """Issue 12, per-class cost: working sets start at min(K, max(2m, 32)) slots and grow on demand, which
   makes per-class hulls (small supports) cheap. The per-class result must equal separate solves
   on each class's points with the full K-slot working set: same verdicts, distances within the
   tolerance, the same work (passes) or less (Frank-Wolfe steps)."""
@@ -386,7 +386,22 @@ def test_per_class_equals_separate_solves_and_adaptive_working_set_equals_full_w
   inside = np.stack([rng.dirichlet(np.ones(80)) @ points[labels == c][:80] for c in range(3)])
   queries = np.concatenate([inside, points[::per // 2][:3] + 2 * rng.standard_normal((3, d))])
   qlabels = np.array([0, 1, 2, 0, 1, 2])
-  pc = hull.per_class_distances(points, labels, queries, qlabels, progress=False)
+  calls = []  # One pricing call per pass for all classes (one batched GEMM), not one per class.
+  price = hull.solver._ClassPricer.__call__  # pylint: disable=protected-access
+
+  def counted(self, w, nearest, groups=None):
+    calls.append(np.bincount(groups, minlength=3))
+    return price(self, w, nearest, groups)
+  hull.solver._ClassPricer.__call__ = counted  # pylint: disable=protected-access
+  try:
+    pc = hull.per_class_distances(points, labels, queries, qlabels, progress=False)
+  finally:
+    hull.solver._ClassPricer.__call__ = price  # pylint: disable=protected-access
+  assert len(calls) == pc.passes.max()  # Pass 1 (nearest) + one per later pass, all classes.
+  np.testing.assert_array_equal(calls[0], [6, 6, 6])  # Every (query, class) pair.
+  # Later passes price only the live pairs: as many as have not converged by then.
+  for p, per_class in enumerate(calls[1:], start=2):
+    np.testing.assert_array_equal(per_class, (pc.passes >= p).sum(0))
   work_pc = work_full = 0  # Rows priced: sum over classes of passes x class size.
   for c in range(3):
     full = hull.project_onto_hull(points[labels == c], queries, adaptive_working_set=False,

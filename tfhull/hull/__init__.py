@@ -5,7 +5,7 @@ Importing this package does not import TensorFlow under `KERAS_BACKEND=jax`.
 
 # Bump when outputs change for the same inputs (tests/test_graph.py checks; `python -m
 # tfhull.versions --refresh`).
-VERSION = "6"
+VERSION = "7"
 
 from tfhull.hull.classes import hull_membership
 from tfhull.hull.classes import Membership

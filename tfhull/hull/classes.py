@@ -5,6 +5,7 @@ from typing import Optional
 
 import numpy as np
 
+from tfhull.hull import solver
 from tfhull.hull.solver import _as_array
 from tfhull.hull.solver import HullResult
 from tfhull.hull.solver import project_onto_hull
@@ -63,13 +64,25 @@ def per_class_distances(points, labels, queries, query_labels, *,
     if not np.any(labels == k):
       raise ValueError(f"class {k} has no points; drop it (or choose classes) before asking for "
                        "per-class hulls")
-  # Progress: each class's solve shows its own bar, labelled with the class (see SolverConfig).
-  for k in range(c):
-    members = points[labels == k]
-    res = project_onto_hull(members, queries, progress_label=f"class {k + 1}/{c}: ",
-                            **solver_kwargs)
-    ub[:, k], lb[:, k] = res.upper_bound, res.lower_bound
-    verdict[:, k], converged[:, k], passes[:, k] = res.verdict, res.converged, res.passes
+  q = queries.shape[0]
+  if _one_solve(points, solver_kwargs):
+    # All (query, class) pairs in one solve: one pricing GEMM per pass scores every class's
+    # points for its own queries (`solver._ClassPricer`).
+    rows = solver.ClassRows(labels=labels, num_classes=c, row_query=np.repeat(np.arange(q), c),
+                            row_class=np.tile(np.arange(c), q))
+    res = solver.project_onto_class_hulls(points, queries, rows, **solver_kwargs)
+    ub, lb = res["upper_bound"].reshape(q, c), res["lower_bound"].reshape(q, c)
+    verdict = res["verdict"].reshape(q, c).astype(np.int8)
+    converged, passes = res["converged"].reshape(q, c), res["passes"].reshape(q, c)
+  else:  # A tf.distribute strategy, or projected gradient: one solve per class.
+    ub, lb = np.zeros((q, c)), np.zeros((q, c))
+    verdict = np.zeros((q, c), np.int8)
+    converged, passes = np.zeros((q, c), bool), np.zeros((q, c), np.int64)
+    for k in range(c):
+      res = project_onto_hull(points[labels == k], queries, progress_label=f"class {k + 1}/{c}: ",
+                              **solver_kwargs)
+      ub[:, k], lb[:, k] = res.upper_bound, res.lower_bound
+      verdict[:, k], converged[:, k], passes[:, k] = res.verdict, res.converged, res.passes
   rows = np.arange(queries.shape[0])
   other_ub, other_lb = ub.copy(), lb.copy()
   other_ub[rows, query_labels] = np.inf
@@ -81,6 +94,18 @@ def per_class_distances(points, labels, queries, query_labels, *,
       nearest_other_distance=ub[rows, other],
       nearest_other_lower_bound=other_lb.min(axis=1),  # Below every other class hull.
       verdict=verdict, converged=converged, passes=passes)
+
+
+def _one_solve(points: np.ndarray, solver_kwargs: dict) -> bool:
+  """Whether the per-class hulls run as one column-generation solve (one device, no strategy)."""
+  if solver_kwargs.get("strategy") is not None:
+    return False
+  method = solver_kwargs.get("method", "column_generation")
+  if method == "column_generation":
+    return True
+  from tfhull.hull import projected_gradient  # pylint: disable=g-import-not-at-top
+  return projected_gradient.resolve_method(method, points, dict(solver_kwargs)) \
+      == "column_generation"
 
 
 @dataclasses.dataclass(frozen=True)

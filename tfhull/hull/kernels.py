@@ -48,6 +48,37 @@ def price_chunk(w, chunk, sqnorm, valid, offset, run_vals, run_idx, *, nearest: 
   return vals, ops.take_along_axis(idx, pos, axis=1)
 
 
+def price_classes(w, chunk, sqnorm, index, run_vals, run_idx, *, nearest: bool):
+  """`price_chunk` for G class hulls at once: each class's queries score only its own points.
+
+  One batched GEMM: queries are grouped by class (padded to b rows per class), and the points
+  are sorted by class, each class's rows padded to C (a chunk of its rows); FLOPs are those of
+  the G separate pricing passes, not G times one over all points.
+
+  Args:
+    w: (G, b, d) query-side vectors, w[g] those of the queries asking about class g.
+    chunk: (G, C, d) centred rows of each class; sqnorm: (G, C) their squared norms.
+    index: (G, C) int32 global row index of each, -1 for padding (never listed).
+    run_vals, run_idx: (G, b, m) running top-m (padding rows of a class with fewer than m points
+      keep score NEG and index -1).
+
+  Returns:
+    (G, b, m) merged scores and int32 global indices.
+  """
+  m = run_vals.shape[2]
+  scores = ops.einsum("gbd,gcd->gbc", w, chunk)
+  if nearest:
+    scores = 2.0 * scores - sqnorm[:, None, :]
+  scores = ops.where(index[:, None, :] >= 0, scores, ops.cast(NEG, scores.dtype))
+  vals, pos = ops.top_k(scores, k=min(m, chunk.shape[1]), sorted=True)
+  idx = ops.take_along_axis(ops.broadcast_to(index[:, None, :], scores.shape), pos, axis=2)
+  idx = ops.where(vals > NEG / 2, idx, -1)
+  vals = ops.concatenate([run_vals, vals], axis=2)
+  idx = ops.concatenate([run_idx, idx], axis=2)
+  vals, pos = ops.top_k(vals, k=m, sorted=True)
+  return vals, ops.take_along_axis(idx, pos, axis=2)
+
+
 def take_rows(x, rows):
   """x[rows] along the first (batch) axis: x (B, ...), rows (b,) int32 -> (b, ...)."""
   return ops.take(x, rows, axis=0)

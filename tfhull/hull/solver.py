@@ -179,7 +179,7 @@ class SolverConfig:
   gram_state: bool = True        # Restricted-solve refreshes in Gram space (False: p-space).
   compact: bool = True           # Converged queries leave the batch: the device state shrinks
                                  # to a quarter when at most a quarter of its queries are live.
-  adaptive_working_set: bool = True  # Gram-space working sets start at min(K, 4m) slots and
+  adaptive_working_set: bool = True  # Gram-space working sets start at min(K, max(2m, 32)) slots and
                                  # double (up to K) when a live query has no free slot for its
                                  # new atoms: insertion and restricted-solve costs follow the
                                  # support size, not K (per-class hulls: small supports).
@@ -214,9 +214,12 @@ def _as_array(x, what: str) -> np.ndarray:
 class _Pricer:
   """Holds the centred points, chunked on device(s); one call = one full pass over A."""
 
-  def __init__(self, a_c: np.ndarray, cfg: SolverConfig, m: int, strategy):
+  def __init__(self, a_c: np.ndarray, cfg: SolverConfig, m: int, strategy,
+               batch: Optional[int] = None):
     n, d = a_c.shape
     self.m = m
+    self.batch = batch  # Full batch rows: calls with fewer (the live queries) pad to a power of
+                        # two below it (few shapes to compile), else to the full batch.
     self.dtype = cfg.dtype
     # Equal chunks of at most chunk_size rows, rounded up to a multiple of 128 (so nearby n share
     # traces): the padding is under 128 rows per chunk, not up to the next power of two.
@@ -255,9 +258,16 @@ class _Pricer:
       self.groups.append(strategy.experimental_distribute_values_from_function(value_fn))
     self._group_fn = {nearest: _group_fn(strategy, nearest) for nearest in (True, False)}
 
-  def __call__(self, w: np.ndarray, nearest: bool):
-    """Top-m scores and global indices over all n points, (B, m) each, as numpy."""
-    b = w.shape[0]
+  def __call__(self, w: np.ndarray, nearest: bool, groups: Optional[np.ndarray] = None):
+    """Top-m scores and global indices over all n points, (B, m) each, as numpy (`groups`:
+    unused, one hull)."""
+    del groups
+    rows = w.shape[0]
+    b = max(_MIN_BUCKET, _pow2(rows))
+    if self.batch is not None and b >= self.batch:
+      b = max(self.batch, rows)
+    if b > rows:  # Padding rows (zero vectors) are priced and dropped.
+      w = np.concatenate([w, np.zeros((b - rows, w.shape[1]), w.dtype)])
     vals = backend.to_device(np.full((b, self.m), kernels.NEG, dtype=self.dtype))
     idx = backend.to_device(np.full((b, self.m), -1, dtype=np.int32))
     w = backend.to_device(w.astype(self.dtype))
@@ -270,7 +280,76 @@ class _Pricer:
       empty_vals, empty_idx = vals, idx
       for group in self.groups:
         vals, idx = self._group_fn[nearest](w, group, vals, idx, empty_vals, empty_idx)
-    return backend.to_numpy(vals).astype(np.float64), backend.to_numpy(idx).astype(np.int64)
+    return (backend.to_numpy(vals)[:rows].astype(np.float64),
+            backend.to_numpy(idx)[:rows].astype(np.int64))
+
+  def exact_max(self, a, w: np.ndarray, groups: Optional[np.ndarray] = None) -> np.ndarray:
+    """max_i <w, a_i> (B,) over all points (`a`: the normalised view), float64 on the host."""
+    del groups
+    return exact_max(a, 0.0, w)
+
+
+class _ClassPricer:
+  """Prices each query row against the points of its own class only (per-class hulls, `groups`
+  (B,) the rows' classes): one batched GEMM over all classes per chunk (`kernels.price_classes`),
+  so c hulls cost one pass's FLOPs and one call per pass, not c of each. One device (no strategy).
+  """
+
+  def __init__(self, a_c: np.ndarray, labels: np.ndarray, num_classes: int, cfg: SolverConfig,
+               m: int):
+    d = a_c.shape[1]
+    self.m, self.dtype, self.c = m, cfg.dtype, num_classes
+    self.members = [np.nonzero(labels == k)[0] for k in range(num_classes)]
+    longest = max(len(rows) for rows in self.members)
+    # As `_Pricer`: equal chunks of each class's rows, a multiple of 128 rows.
+    n_chunks = -(-longest // cfg.chunk_size)
+    grain = 128 if cfg.chunk_size >= 128 else 8
+    chunk = -(-(-(-longest // n_chunks)) // grain) * grain
+    n_chunks = -(-longest // chunk)
+    self.chunks = []
+    for s in range(n_chunks):
+      block = np.zeros((num_classes, chunk, d), cfg.dtype)
+      index = np.full((num_classes, chunk), -1, np.int32)
+      for k, rows in enumerate(self.members):
+        part = rows[s * chunk:(s + 1) * chunk]
+        block[k, :len(part)] = a_c[part]
+        index[k, :len(part)] = part
+      sqnorm = (block.astype(np.float64) ** 2).sum(2).astype(cfg.dtype)
+      self.chunks.append((block, sqnorm, index))
+    self._fns = {nearest: backend.compile_fn(kernels.price_classes, nearest=nearest)
+                 for nearest in (True, False)}
+    self.stream = n_chunks * num_classes * chunk * d * np.dtype(cfg.dtype).itemsize \
+        > cfg.device_bytes
+    if not self.stream:
+      self.device_chunks = [tuple(backend.to_device(v) for v in ch) for ch in self.chunks]
+
+  def __call__(self, w: np.ndarray, nearest: bool, groups: Optional[np.ndarray] = None):
+    """Top-m scores and global indices (B, m) of each row's own class's points; a class with
+    fewer than m points pads its list with index -1 (the list then holds every point)."""
+    groups = np.asarray(groups, np.int64)
+    counts = np.bincount(groups, minlength=self.c)
+    order = np.argsort(groups, kind="stable")
+    pos = np.empty(len(groups), np.int64)
+    pos[order] = np.arange(len(groups)) - np.repeat(np.cumsum(counts) - counts, counts)
+    b = max(8, _pow2(int(counts.max())))  # Rows per class: few distinct shapes (traces).
+    w3 = np.zeros((self.c, b, w.shape[1]), self.dtype)
+    w3[groups, pos] = w
+    vals = backend.to_device(np.full((self.c, b, self.m), kernels.NEG, dtype=self.dtype))
+    idx = backend.to_device(np.full((self.c, b, self.m), -1, dtype=np.int32))
+    w3 = backend.to_device(w3)
+    fn = self._fns[nearest]
+    for chunk in (self.chunks if self.stream else self.device_chunks):
+      vals, idx = fn(w3, *chunk, vals, idx)
+    vals, idx = backend.to_numpy(vals)[groups, pos], backend.to_numpy(idx)[groups, pos]
+    return vals.astype(np.float64), idx.astype(np.int64)
+
+  def exact_max(self, a, w: np.ndarray, groups: Optional[np.ndarray] = None) -> np.ndarray:
+    """max <w, a_i> (B,) over each row's own class's points, float64 on the host."""
+    top = np.full(w.shape[0], -np.inf)
+    for k in np.unique(groups):
+      sel = groups == k
+      top[sel] = exact_max(a, 0.0, w[sel], rows=self.members[k])
+    return top
 
 
 @functools.lru_cache(maxsize=16)
@@ -299,6 +378,24 @@ def _group_fn(strategy, nearest: bool):
     idx = strategy.experimental_local_results(out[1])
     return merge([run_vals, *vals], [run_idx, *idx])
   return tf.function(one_group)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassRows:
+  """Per-class hulls solved as one problem: row r asks for the distance of query row_query[r]
+  to the hull of the points labelled row_class[r] (`classes.per_class_distances`)."""
+  labels: np.ndarray     # (n,) int class of each point, in [0, num_classes).
+  num_classes: int
+  row_query: np.ndarray  # (P,) int query of each solve row.
+  row_class: np.ndarray  # (P,) int class hull of each solve row.
+
+
+# Per-class batches hold whole queries (all classes each) and at most this many bytes of
+# working-set Gram matrices (rows x K^2 x 4).
+_CLASS_BATCH_BYTES = 1 << 30
+# Result keys kept of per-class solves (no (P, d) projections or hyperplanes).
+_CLASS_KEYS = ("lower_bound", "upper_bound", "abs_tol", "converged", "passes", "iterations",
+               "nearest_distance")
 
 
 def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Optional[float] = None,
@@ -341,13 +438,47 @@ def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Option
           points, queries, rel_tol=rel_tol, abs_tol=abs_tol, max_passes=max_passes,
           batch_size=batch_size, strategy=strategy, **kwargs)
     kwargs = {k: v for k, v in kwargs.items() if k not in projected_gradient.PG_ONLY}
-  unknown = set(kwargs) - {f.name for f in dataclasses.fields(SolverConfig)}
+  cfg, a, x = _inputs(points, queries, dict(kwargs, rel_tol=rel_tol, abs_tol=abs_tol,
+                                            max_passes=max_passes, batch_size=batch_size))
+  backend.check_strategy(strategy)
+  with backend.full_precision_matmuls():
+    res = _solve(a, x, cfg, strategy)
+  _report_unconverged(res.counts(), cfg.max_passes)
+  return res
+
+
+def project_onto_class_hulls(points, queries, classes: ClassRows, **kwargs) -> dict:
+  """Distances of queries to several class hulls in one solve (`classes.per_class_distances`).
+
+  Row r of the result is query classes.row_query[r] against the hull of the points labelled
+  classes.row_class[r]. Each pass prices every row against its own class's points in one
+  batched GEMM. kwargs: `SolverConfig` fields (`method` may only resolve to column generation).
+
+  Returns:
+    dict of (P,) numpy arrays: upper_bound, lower_bound, abs_tol, nearest_distance, verdict,
+    converged, passes, iterations.
+  """
+  kwargs = {k: v for k, v in kwargs.items() if k not in ("method", "strategy")}
+  from tfhull.hull import projected_gradient  # pylint: disable=g-import-not-at-top
+  kwargs = {k: v for k, v in kwargs.items() if k not in projected_gradient.PG_ONLY}
+  cfg, a, x = _inputs(points, queries, kwargs)
+  with backend.full_precision_matmuls():
+    res = _solve(a, x, cfg, None, classes)
+  _report_unconverged({"unconverged": int(np.sum(~res["converged"])),
+                       "outside": int(np.sum(res["verdict"] == OUTSIDE)),
+                       "inside": int(np.sum(res["verdict"] == INSIDE)),
+                       "undetermined": int(np.sum(res["verdict"] == UNDETERMINED))},
+                      cfg.max_passes, "(query, class hull) pairs")
+  return res
+
+
+def _inputs(points, queries, options: dict) -> tuple[SolverConfig, np.ndarray, np.ndarray]:
+  """The checked SolverConfig and the points (n, d) and queries (q, d) as numpy arrays."""
+  unknown = set(options) - {f.name for f in dataclasses.fields(SolverConfig)}
   if unknown:
     raise TypeError(f"unknown solver option(s) {sorted(unknown)}")
-  cfg = SolverConfig(rel_tol=rel_tol, abs_tol=abs_tol, max_passes=max_passes,
-                     batch_size=batch_size, **kwargs)
+  cfg = SolverConfig(**options)
   _check_config(cfg)
-  backend.check_strategy(strategy)
   a = _as_array(points, "points")
   x = _as_array(queries, "queries")
   if a.shape[0] == 0:
@@ -355,10 +486,7 @@ def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Option
   if x.shape[1] != a.shape[1]:
     raise ValueError(f"queries have {x.shape[1]} dimensions but points have {a.shape[1]}; "
                      "use the same space (and flattening) for both")
-  with backend.full_precision_matmuls():
-    res = _solve(a, x, cfg, strategy)
-  _report_unconverged(res, cfg.max_passes)
-  return res
+  return cfg, a, x
 
 
 # From this many points on, the automatic policy takes m = 128 atoms per pass into K = 256 slots
@@ -401,9 +529,12 @@ def _check_config(cfg: SolverConfig) -> None:
       raise ValueError("dtype='float64' under JAX needs jax.config.update('jax_enable_x64', True)")
 
 
-def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullResult:
+def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy,
+           classes: Optional[ClassRows] = None):
+  """One hull (HullResult), or with `classes` per-class hulls in one solve (a dict of (P,)
+  arrays, `_CLASS_KEYS`, scaled back)."""
   n, d = a.shape
-  q = x.shape[0]
+  q = x.shape[0] if classes is None else len(classes.row_query)
   eps = float(np.finfo(cfg.dtype).eps)
   mu = a.mean(axis=0, dtype=np.float64)
   # Scale normalisation: the solver works on (a_i - mu) 2^-e and (x - mu) 2^-e, with e chosen so
@@ -418,16 +549,24 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
   max_norm_a = float(np.sqrt((a_c.astype(np.float64) ** 2).sum(1).max()))
   if cfg.abs_tol is not None:
     cfg = dataclasses.replace(cfg, abs_tol=float(np.ldexp(cfg.abs_tol, -e)))
-  m, k, inner = _pricing_policy(cfg, n)
+  hull_n = n if classes is None else int(np.bincount(classes.labels).max())
+  m, k, inner = _pricing_policy(cfg, hull_n)
   cfg = dataclasses.replace(cfg, max_inner_steps=inner)
   b = max(1, min(cfg.batch_size, q))
+  if classes is not None:  # Whole queries: batch_size queries x c classes (memory permitting).
+    c = classes.num_classes
+    b = c * max(1, min(cfg.batch_size, _CLASS_BATCH_BYTES // (4 * k * k * c), q // c))
   n_batches = -(-q // b)
   # Multi-worker: whole batches of queries per worker, all points on each (`sharding`); the
   # pricer uses this worker's local replicas. Fewer batches than workers: each solves them all.
   workers, index, local = sharding.layout(strategy)
   if n_batches < workers:
     workers, index = 1, 0
-  pricer = _Pricer(a_c, cfg, min(max(m, cfg.certify_candidates), n), local)
+  if classes is None:
+    pricer = _Pricer(a_c, cfg, min(max(m, cfg.certify_candidates), n), local, batch=b)
+  else:
+    pricer = _ClassPricer(a_c, classes.labels, classes.num_classes, cfg,
+                          min(max(m, cfg.certify_candidates), hull_n))
   if cfg.gram_state:
     # Gram-space working sets read their points from the device copy of A (or, when A streams
     # from the host, from a host-gathered table of the rows they need).
@@ -443,13 +582,17 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
       gram_state=cfg.gram_state)
 
   out = _Outputs(q, d)
-  bar = _progress_bar(cfg, total=q, desc=f"{cfg.progress_label}hull (n={n}, d={d})")
+  desc = f"hull (n={n}, d={d})" if classes is None else \
+      f"{classes.num_classes} class hulls (n={n}, d={d}, query x class)"
+  bar = _progress_bar(cfg, total=q, desc=cfg.progress_label + desc)
   parts, sizes = {}, [min(b, q - start) for start in range(0, q, b)]
   for i in sharding.my_batches(n_batches, workers, index):
     rows = slice(i * b, i * b + sizes[i])
-    xb = np.zeros((b, d), np.float64)
-    xb[:rows.stop - rows.start] = x[rows]
-    xb[rows.stop - rows.start:] = x[rows][:1]  # Padding: copies of a real query.
+    # Padding: copies of the batch's first real row.
+    pick = np.arange(rows.start, rows.start + b).clip(max=rows.stop - 1)
+    pick[rows.stop - rows.start:] = rows.start
+    xb = x[pick if classes is None else classes.row_query[pick]].astype(np.float64)
+    groups = None if classes is None else classes.row_class[pick]
     real = np.arange(b) < rows.stop - rows.start
 
     def on_pass(p, live, i=i):
@@ -458,8 +601,9 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
                             f"live {live}", refresh=False)
         bar.update(0)
     res = _solve_batch(view, a_c, np.zeros(d), np.ldexp(xb - mu, -e), real, pricer, insert,
-                       combine, solve, cfg, m, k, eps, max_norm_a, on_pass)
-    parts[i] = {key: val[real] for key, val in res.items()}
+                       combine, solve, cfg, m, k, eps, max_norm_a, on_pass, groups)
+    parts[i] = {key: val[real] for key, val in res.items()
+                if classes is None or key in _CLASS_KEYS}
     if bar is not None:
       done = list(parts.values())
       bar.set_postfix_str(
@@ -467,11 +611,26 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy) -> HullRes
           f"unconverged {sum(np.sum(~p['converged']) for p in done)} passes "
           f"{np.mean(np.concatenate([p['passes'] for p in done])):.1f}", refresh=False)
       bar.update(rows.stop - rows.start)
-  for i, part in enumerate(sharding.share(parts, sizes, strategy, workers, index)):
-    out.put(slice(i * b, i * b + sizes[i]), part)
+  parts = sharding.share(parts, sizes, strategy, workers, index)
   if bar is not None:
     bar.close()
+  if classes is not None:
+    return _scaled_back({key: np.concatenate([p[key] for p in parts]) for key in _CLASS_KEYS}, e)
+  for i, part in enumerate(parts):
+    out.put(slice(i * b, i * b + sizes[i]), part)
   return out.result(mu, e, cfg.rel_tol)
+
+
+def _scaled_back(res: dict, e: int) -> dict:
+  """Per-class solve results in the data's units (x 2^e, exact), with the verdict."""
+  out = dict(res)
+  for key in ("upper_bound", "lower_bound", "abs_tol", "nearest_distance"):
+    out[key] = np.ldexp(res[key], e)
+  lb = out["lower_bound"]  # As `_Outputs.result`: only normal lower bounds, below the upper.
+  out["lower_bound"] = np.minimum(np.where(lb >= np.finfo(np.float64).tiny, lb, 0.0),
+                                  out["upper_bound"])
+  out["verdict"] = verdicts(out["lower_bound"], out["upper_bound"], out["abs_tol"])
+  return out
 
 
 # Accepted scales (docs/solver.md, "Scale"). The normalisation exponent e (largest centred point
@@ -546,8 +705,9 @@ def _progress_bar(cfg: SolverConfig, total: int, desc: str):
 
 
 def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k, eps,
-                 max_norm_a, on_pass=lambda p, live: None):
-  """One batch of B (padded) centred queries xc (B, d) float64; returns per-query arrays."""
+                 max_norm_a, on_pass=lambda p, live: None, groups=None):
+  """One batch of B (padded) centred queries xc (B, d) float64; returns per-query arrays.
+  `groups` (B,): each row's class hull (with a `_ClassPricer`), or None (one hull)."""
   bsz, d = xc.shape
   dt = cfg.dtype
   x32 = xc.astype(dt)
@@ -556,14 +716,14 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   bounds = _RoundingBounds(d, cfg.dtype, max_norm_a, norm_x)
 
   # Pass 1: nearest neighbours (warm start and the d_NN baseline).
-  vals, idx = pricer(x32, nearest=True)
+  vals, idx = pricer(x32, nearest=True, groups=groups)
   nearest = idx[:, 0]
   d_nn = np.linalg.norm(xc - (a[nearest].astype(np.float64) - mu), axis=1)
   floor = 10.0 * rounding * (norm_x + max_norm_a)
   abs_tol = np.maximum(cfg.abs_tol if cfg.abs_tol is not None else 1e-4 * d_nn, floor)
 
   # kk: the device state's current working-set width (grows up to k, see `adaptive_working_set`).
-  kk = min(k, max(4 * m, 32)) if cfg.gram_state and cfg.adaptive_working_set else k
+  kk = min(k, max(2 * m, 32)) if cfg.gram_state and cfg.adaptive_working_set else k
   slots = backend.to_device(np.full((bsz, kk), -1, np.int32))
   gram = backend.to_device(np.zeros((bsz, kk, kk), dt))
   alpha0 = np.zeros((bsz, kk), dt)
@@ -615,54 +775,75 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
         alpha = backend.to_device(alpha_np.astype(dt))
     alpha, its = solve(x_dev, vecs, gram, alpha, slots, backend.to_device(live), abs_tol2,
                        subspace_r2, inner_rel)
+    # From here on only the live rows `lv` of the view: residuals, pricing and certificate.
+    lv = np.nonzero(live)[0]
+    tl = rows[lv]  # Their batch rows.
+    slots_np = backend.to_numpy(slots).astype(np.int64)
+    alpha_np = backend.to_numpy(alpha).astype(np.float64)
+    xl = xv[lv]
     if cfg.gram_state:  # Exactly, in float64, from the support rows.
-      r = xv - _combine(a, mu, backend.to_numpy(slots).astype(np.int64),
-                        backend.to_numpy(alpha).astype(np.float64))
+      r = xl - _combine(a, mu, slots_np[lv], alpha_np[lv])
     else:
-      r = xv - backend.to_numpy(combine(alpha, vecs)).astype(np.float64)
+      r = xl - backend.to_numpy(combine(alpha, vecs)).astype(np.float64)[lv]
     ub = np.linalg.norm(r, axis=1)
-    near = live & (ub <= cfg.subspace_below * nv)
-    if d <= cfg.polish_max_dim and near.any():
-      alpha_np = backend.to_numpy(alpha).astype(np.float64)
-      if _polish(a, mu, xv, backend.to_numpy(slots), alpha_np, r, ub, np.nonzero(near)[0]):
+    near = np.nonzero(ub <= cfg.subspace_below * nv[lv])[0]
+    if d <= cfg.polish_max_dim and len(near):
+      alpha_l = alpha_np[lv]
+      if _polish(a, mu, xl, slots_np[lv], alpha_l, r, ub, near):
+        alpha_np[lv] = alpha_l
         alpha = backend.to_device(alpha_np.astype(dt))
     r32 = r.astype(dt)
     w = r32.astype(np.float64)
-    vals, idx = pricer(r32, nearest=False)
+    grp = None if groups is None else groups[tl]
+    vals, idx = pricer(r32, nearest=False, groups=grp)
     # At most _MAX_EXACT_ROWS live queries per pass may get the float64 pass over all points.
-    def rescore(lb_cand, live=live, ub=ub, rows=rows):
-      gap_ok = np.logical_and(live, ub - np.maximum(np.maximum(lb_cand, best_lb[rows]), 0.0)
-                              <= margin * cfg.rel_tol * ub)
-      pick = np.nonzero(gap_ok)[0][:_MAX_EXACT_ROWS]
+    def rescore(lb_cand, ub=ub, best=best_lb[tl]):
+      gap_ok = ub - np.maximum(np.maximum(lb_cand, best), 0.0) <= margin * cfg.rel_tol * ub
       out = np.zeros(len(lb_cand), bool)
-      out[pick] = True
+      out[np.nonzero(gap_ok)[0][:_MAX_EXACT_ROWS]] = True
       return out
-    lb, top, rn = _pass_lower_bound(a, mu, xv, w, vals, idx, bounds.take(rows),
-                                    rescore if cfg.exact_rescore else None)
+    lb, top, rn = _pass_lower_bound(
+        a, mu, xl, w, vals, idx, bounds.take(tl), rescore if cfg.exact_rescore else None,
+        exact=lambda w_sel, sel, grp=grp: pricer.exact_max(a, w_sel, None if grp is None
+                                                           else grp[sel]))
     safe = np.maximum(rn, 1e-300)
     # The lower bound is the running maximum over passes (each pass's bound is valid on its own);
     # the hyperplane is the one of the best pass.
-    better = np.logical_and(live, lb > best_lb[rows])
-    tgt = rows[better]
+    better = lb > best_lb[tl]
+    tgt = tl[better]
     best_lb[tgt] = lb[better]
     res["normal"][tgt] = (w / safe[:, None])[better]
     res["offset"][tgt] = (top / safe)[better]  # Centred; the mean is added in `result`.
-    lower = np.maximum(best_lb[rows], 0.0)
+    lower = np.maximum(best_lb[tl], 0.0)
     relgap = np.where(ub > 0, (ub - lower) / np.maximum(ub, 1e-300), 0.0)
-    done = np.logical_or(relgap <= margin * cfg.rel_tol, ub <= margin * abs_tol[rows])
-    tgt = rows[live]
-    slots_np = backend.to_numpy(slots).astype(np.int64)
-    alpha_np = backend.to_numpy(alpha).astype(np.float64)
-    res["slots"][tgt, :kk] = slots_np[live]
-    res["alpha"][tgt, :kk] = alpha_np[live]
-    res["passes"][tgt] += 1
-    res["iterations"][tgt] += backend.to_numpy(its).astype(np.int64)[live]
-    live = np.logical_and(live, ~done)
+    done = np.logical_or(relgap <= margin * cfg.rel_tol, ub <= margin * abs_tol[tl])
+    res["slots"][tl, :kk] = slots_np[lv]
+    res["alpha"][tl, :kk] = alpha_np[lv]
+    res["passes"][tl] += 1
+    res["iterations"][tl] += backend.to_numpy(its).astype(np.int64)[lv]
+    live[lv[done]] = False
     if not live.any():
       break
-    rp = (w * (xv - r)).sum(1)  # <r, p>: atoms scoring above it improve the objective.
-    vals, idx = vals[:, :m], idx[:, :m]
-    ok = np.logical_and(vals > rp[:, None], live[:, None])
+    rp = (w * (xl - r)).sum(1)  # <r, p>: atoms scoring above it improve the objective.
+    ok = np.zeros((len(rows), m), bool)
+    ok[lv] = np.logical_and(vals[:, :m] > rp[:, None], ~done[:, None])
+    new_idx = np.zeros((len(rows), m), np.int64)
+    new_idx[lv] = idx[:, :m]
+    if cfg.compact and len(rows) > _MIN_BUCKET and _SHRINK * live.sum() <= len(rows):
+      # Before inserting, so insertion runs on the smaller state.
+      size = max(_MIN_BUCKET, len(rows) // _SHRINK)
+      while size // _SHRINK >= max(_MIN_BUCKET, live.sum()):
+        size //= _SHRINK
+      keep = np.nonzero(live)[0]
+      sel = np.concatenate([keep, np.full(size - len(keep), keep[0])])
+      sel_dev = backend.to_device(sel.astype(np.int32))
+      slots, gram, alpha, x_dev = (kernels.take_rows(v, sel_dev)
+                                   for v in (slots, gram, alpha, x_dev))
+      vecs = gram if cfg.gram_state else kernels.take_rows(vecs, sel_dev)
+      rows = rows[sel]
+      live = np.arange(size) < len(keep)
+      ok, new_idx = ok[sel] & live[:, None], new_idx[sel]
+      slots_np, alpha_np = slots_np[sel], alpha_np[sel]
     if kk < k:
       free = np.logical_or(slots_np < 0, alpha_np <= 0).sum(1)
       if np.any(np.logical_and(live, free < ok.sum(1))):  # Some query's new atoms do not fit.
@@ -673,24 +854,13 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
         alpha = backend.to_device(np.pad(alpha_np.astype(dt), ((0, 0), (0, grow))))
         kk += grow
     if cfg.gram_state:
-      slots, gram = insert(slots, gram, alpha, idx, ok, x_dev)
+      slots, gram = insert(slots, gram, alpha, new_idx, ok, x_dev)
       vecs = gram
     else:
-      slots, vecs, gram = insert(slots, vecs, gram, alpha, backend.to_device(idx.astype(np.int32)),
-                                 backend.to_device(a_c[np.maximum(idx, 0)]),
+      slots, vecs, gram = insert(slots, vecs, gram, alpha,
+                                 backend.to_device(new_idx.astype(np.int32)),
+                                 backend.to_device(a_c[np.maximum(new_idx, 0)]),
                                  backend.to_device(ok))
-    if cfg.compact and len(rows) > _MIN_BUCKET and 4 * live.sum() <= len(rows):
-      size = max(_MIN_BUCKET, len(rows) // 4)
-      while size // 4 >= max(_MIN_BUCKET, live.sum()):
-        size //= 4
-      keep = np.nonzero(live)[0]
-      sel = np.concatenate([keep, np.full(size - len(keep), keep[0])])
-      sel_dev = backend.to_device(sel.astype(np.int32))
-      slots, gram, alpha, x_dev = (kernels.take_rows(v, sel_dev)
-                                   for v in (slots, gram, alpha, x_dev))
-      vecs = gram if cfg.gram_state else kernels.take_rows(vecs, sel_dev)
-      rows = rows[sel]
-      live = np.arange(size) < len(keep)
   res["lower_bound"] = np.maximum(best_lb, 0.0)
 
   # The reported interval: upper bound from the returned weights, exactly, in float64.
@@ -708,6 +878,7 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
 
 _PRESOLVE_DIM = 64  # Up to this dimension every active query is polished before each pass.
 _MIN_BUCKET = 16   # Smallest batch the working view is compacted to.
+_SHRINK = 4  # The working view is compacted to 1/_SHRINK its rows when that many are live.
 _MAX_EXACT_ROWS = 64  # Queries per pass that may get a float64 pass over all points.
 
 
@@ -825,20 +996,25 @@ def certified_max(a, mu, w, vals, idx, allowance) -> tuple[np.ndarray, np.ndarra
   return np.maximum(exact.max(axis=1), rest), exact.max(axis=1)
 
 
-def exact_max(a, mu, w, block: int = 8192) -> np.ndarray:
-  """max_i <w, a_i - mu> (B,) over all n points in float64 on the host (blocks of rows)."""
+def exact_max(a, mu, w, block: int = 8192, rows: Optional[np.ndarray] = None) -> np.ndarray:
+  """max_i <w, a_i - mu> (B,) over all n points (or the given `rows` of a) in float64 on the
+  host (blocks of rows)."""
   top = np.full(w.shape[0], -np.inf)
-  for s in range(0, a.shape[0], block):
-    top = np.maximum(top, ((a[s:s + block].astype(np.float64) - mu) @ w.T).max(axis=0))
+  total = a.shape[0] if rows is None else len(rows)
+  for s in range(0, total, block):
+    part = a[s:s + block] if rows is None else a[rows[s:s + block]]
+    top = np.maximum(top, ((part.astype(np.float64) - mu) @ w.T).max(axis=0))
   return top
 
 
-def _pass_lower_bound(a, mu, xc, w, vals, idx, bounds: _RoundingBounds, rescore=None):
+def _pass_lower_bound(a, mu, xc, w, vals, idx, bounds: _RoundingBounds, rescore=None,
+                      exact=None):
   """Certified lower bound on the distance from one pricing pass, with direction w (B, d).
 
   Returns (lb (B,) (may be negative; -inf where w = 0), top (B,) certified max_i <w, a_i - mu>,
   |w| (B,)). lb = (<w, x - mu> - top - host allowance) / |w|. `rescore(lb_candidates) -> (B,)
-  bool` picks queries to rescore over all points in float64 when the allowance binds.
+  bool` picks queries to rescore over all points in float64 when the allowance binds;
+  `exact(w_rows, rows) -> (r,)` computes their max (default: over all of a).
   """
   rn = np.linalg.norm(w, axis=1)
   top, cand_top = certified_max(a, mu, w, vals, idx, bounds.price * rn + bounds.floor)
@@ -850,7 +1026,7 @@ def _pass_lower_bound(a, mu, xc, w, vals, idx, bounds: _RoundingBounds, rescore=
     lb_cand = (wx - cand_top - bounds.host * rn - bounds.floor) / np.maximum(rn, 1e-300)
     rows = np.nonzero(rescore(lb_cand) & (top > cand_top))[0]
     if len(rows):
-      top[rows] = exact_max(a, mu, w[rows])
+      top[rows] = exact_max(a, mu, w[rows]) if exact is None else exact(w[rows], rows)
   num = (w * xc).sum(1) - top - bounds.host * rn - bounds.floor
   lb = num / np.maximum(rn, 1e-300)
   lb = np.where(lb > 0, lb * (1.0 - 1e-14), lb)  # The division's own rounding.
@@ -949,9 +1125,10 @@ class _Outputs:
     return HullResult(**out)
 
 
-def _report_unconverged(res: HullResult, max_passes: int) -> None:
-  c = res.counts()
+def _report_unconverged(c: dict, max_passes: int, what: str = "queries") -> None:
+  """One warning line when some of the solve's rows (`HullResult.counts()`) did not converge."""
   if c["unconverged"] or c["undetermined"]:
-    logging.warning("hull solver: %d of %d queries not converged within max_passes=%d "
+    logging.warning("hull solver: %d of %d %s not converged within max_passes=%d "
                     "(verdicts: %d outside, %d inside, %d undetermined)", c["unconverged"],
-                    res.distance.size, max_passes, c["outside"], c["inside"], c["undetermined"])
+                    c["outside"] + c["inside"] + c["undetermined"], what, max_passes,
+                    c["outside"], c["inside"], c["undetermined"])
