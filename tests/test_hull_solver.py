@@ -260,11 +260,16 @@ from tfhull.hull import project_onto_hull
 res = project_onto_hull(points, queries, chunk_size=128)
 assert "tensorflow" not in sys.modules, "tfhull.hull imported TensorFlow under JAX"
 np.save({str(tmp_path / 'jax.npy')!r}, res.distance)
+# The p-space working set (insert_atoms, whose state JAX donates to the call).
+res = project_onto_hull(points, queries, chunk_size=128, gram_state=False)
+np.save({str(tmp_path / 'jax_pspace.npy')!r}, res.distance)
 """
   _run(code, {"KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"})
   exec(_PROBLEM, ns := {})  # pylint: disable=exec-used
   tf_res = hull.project_onto_hull(ns["points"], ns["queries"], chunk_size=128)
   np.testing.assert_allclose(np.load(tmp_path / "jax.npy"), tf_res.distance, rtol=2e-4, atol=1e-6)
+  np.testing.assert_allclose(np.load(tmp_path / "jax_pspace.npy"), tf_res.distance, rtol=2e-4,
+                             atol=1e-6)
 
 
 def _unique_candidates(idx: np.ndarray) -> bool:

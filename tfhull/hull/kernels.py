@@ -124,7 +124,9 @@ def insert_atoms(slots, vecs, gram, alpha, new_idx, new_vecs, ok):
   Returns:
     Updated (slots, vecs, gram). Candidates already in the set, or beyond the free slots, are
     skipped; weights are unchanged (new atoms enter with weight 0). Only m rows per query are
-    written (scatter), so the cost is O(B m K d) for the new Gram rows.
+    written (scatter), so the cost is O(B m K d) for the new Gram rows. Compiled by
+    `backend.compile_fn`, slots, vecs and gram are donated under JAX (updated in place): use only
+    the returned arrays afterwards.
   """
   bsz, k = slots.shape
   m = new_idx.shape[1]
