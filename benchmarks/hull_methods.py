@@ -69,10 +69,11 @@ def _cpu(fn):
 def pricing_cpu_s(points: np.ndarray, queries: np.ndarray, repeats: int = 3) -> float:
   """CPU seconds of one full pricing pass (B x n x d matmul + top-m), compiled first; median."""
   from tfhull.hull import backend  # pylint: disable=g-import-not-at-top
+  from tfhull.hull import pricing  # pylint: disable=g-import-not-at-top
   from tfhull.hull import solver  # pylint: disable=g-import-not-at-top
   cfg = solver.SolverConfig()
   a_c = (points - points.mean(0)).astype(np.float32)
-  pricer = solver._Pricer(a_c, cfg, min(cfg.certify_candidates, len(points)), None)  # pylint: disable=protected-access
+  pricer = pricing.Pricer(a_c, cfg, min(cfg.certify_candidates, len(points)), None)
   w = (queries - points.mean(0)).astype(np.float32)
   with backend.full_precision_matmuls():
     pricer(w, nearest=False)

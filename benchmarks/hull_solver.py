@@ -500,10 +500,11 @@ def time_pricing_pass(points: np.ndarray, queries: np.ndarray, repeats: int = 5)
   """Seconds of one full pricing pass (B x n x d float32 matmul + top-m, as the solver chunks it),
   median of `repeats`, compiled first."""
   from tfhull.hull import backend  # pylint: disable=g-import-not-at-top
+  from tfhull.hull import pricing  # pylint: disable=g-import-not-at-top
   from tfhull.hull import solver  # pylint: disable=g-import-not-at-top
   cfg = solver.SolverConfig()
   a_c = (points - points.mean(0)).astype(np.float32)
-  pricer = solver._Pricer(a_c, cfg, min(cfg.certify_candidates, len(points)), None)  # pylint: disable=protected-access
+  pricer = pricing.Pricer(a_c, cfg, min(cfg.certify_candidates, len(points)), None)
   w = (queries - points.mean(0)).astype(np.float32)
   times = []
   with backend.full_precision_matmuls():

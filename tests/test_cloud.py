@@ -346,16 +346,16 @@ import numpy as np, tensorflow as tf
 from tfhull import artifacts, attacks, training
 from tfhull.attacks import gradient
 from tfhull.data import sources
-from tfhull.hull import project_onto_hull, solver
+from tfhull.hull import pricing, project_onto_hull, solver
 work = {"pricing_passes": 0, "priced_rows": 0, "candidates": 0}  # This process's pricing work.
-_price = solver._Pricer.__call__
+_price = pricing.Pricer.__call__
 def counting(self, w, nearest, groups=None):
   vals, idx = _price(self, w, nearest, groups)
   work["pricing_passes"] += 1
   work["priced_rows"] += len(w)
   work["candidates"] += int((idx >= 0).sum())
   return vals, idx
-solver._Pricer.__call__ = counting
+pricing.Pricer.__call__ = counting
 strategy = (tf.distribute.MultiWorkerMirroredStrategy() if MULTI
             else tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
 measure = strategy if MULTI else None

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from tfhull import hull
+from tfhull.hull import certificate
+from tfhull.hull import pricing
 from tfhull.hull import reference
 from tfhull.hull import solver
 
@@ -57,7 +59,7 @@ def test_lower_bound_is_the_running_maximum_over_passes(monkeypatch):
   points = rng.standard_normal((400, 12))
   queries = 3 * rng.standard_normal((6, 12))
   seen = []  # Per pass: (batch rows of the live queries it certified, their bounds).
-  original = solver._pass_lower_bound  # pylint: disable=protected-access
+  original = certificate.pass_lower_bound
   first = []
 
   def weakened(*args, **kwargs):
@@ -71,7 +73,7 @@ def test_lower_bound_is_the_running_maximum_over_passes(monkeypatch):
     seen.append((rows, lb.copy()))
     return lb, top, rn
 
-  monkeypatch.setattr(solver, "_pass_lower_bound", weakened)
+  monkeypatch.setattr(certificate, "pass_lower_bound", weakened)
   res = hull.project_onto_hull(points, queries, rel_tol=1e-9, max_passes=4)
   assert len(seen) >= 2
   # Passes see the scale-normalised problem: bounds in units of 2^e.
@@ -106,9 +108,9 @@ def test_certified_max_covers_the_worst_case_matmul_error():
   big[0, 0], big[0, 1] = 1.0 + 1e-4, 100.0  # The true maximum, norm 100.
   a = np.concatenate([small, big])
   true = a @ w[0]
-  bounds = solver._RoundingBounds(d, "float32", float(np.linalg.norm(a, axis=1).max()),  # pylint: disable=protected-access
+  bounds = certificate.RoundingBounds(d, "float32", float(np.linalg.norm(a, axis=1).max()),
                                   np.zeros(1))
-  legal = (solver.gamma(d, u) + u) * np.linalg.norm(a, axis=1) * np.linalg.norm(w)
+  legal = (certificate.gamma(d, u) + u) * np.linalg.norm(a, axis=1) * np.linalg.norm(w)
   computed = true - legal  # Each score as low as rounding could make it.
   m = 10
   idx = np.argsort(-computed)[:m][None, :]
@@ -116,9 +118,9 @@ def test_certified_max_covers_the_worst_case_matmul_error():
   assert 100 not in idx  # The true maximum fell out of the list.
   naive = max(true[idx].max(), vals[0, -1])
   assert naive < true.max()
-  cert, cand = solver.certified_max(a, np.zeros(d), w, vals, idx, bounds.price * np.ones(1))
+  cert, cand = certificate.certified_max(a, np.zeros(d), w, vals, idx, bounds.price * np.ones(1))
   assert cert[0] >= true.max() and cand[0] == pytest.approx(true[idx].max())
-  np.testing.assert_allclose(solver.exact_max(a, np.zeros(d), w, block=7), true.max())
+  np.testing.assert_allclose(certificate.exact_max(a, np.zeros(d), w, block=7), true.max())
 
 
 def test_lower_bound_holds_under_injected_pricing_error(monkeypatch):
@@ -131,7 +133,7 @@ def test_lower_bound_holds_under_injected_pricing_error(monkeypatch):
   queries = np.concatenate([(rng.random((10, d)) ** 3).astype(np.float32),
                             (0.3 * points[40:45] + 0.7 * points[45:50]).astype(np.float32)])
   u = np.finfo(np.float32).eps / 2
-  original = solver._Pricer.__call__  # pylint: disable=protected-access
+  original = pricing.Pricer.__call__
   injected = []
 
   def perturbed(self, w, nearest, groups=None):
@@ -141,7 +143,7 @@ def test_lower_bound_holds_under_injected_pricing_error(monkeypatch):
     pts = np.concatenate([c[0][c[2]] for c in self.chunks]).astype(np.float64)  # Centred.
     w64 = w.astype(np.float64)
     true = w64 @ pts.T
-    legal = (solver.gamma(d, u) * np.linalg.norm(pts, axis=1)[None, :]
+    legal = (certificate.gamma(d, u) * np.linalg.norm(pts, axis=1)[None, :]
              * np.linalg.norm(w64, axis=1)[:, None])
     sign = -1.0  # Every score as low as the rounding bound allows.
     scores = true + sign * legal
@@ -151,7 +153,7 @@ def test_lower_bound_holds_under_injected_pricing_error(monkeypatch):
     return np.take_along_axis(scores, new_idx, axis=1), new_idx.astype(np.int64)
 
   passes = []
-  pass_bound = solver._pass_lower_bound  # pylint: disable=protected-access
+  pass_bound = certificate.pass_lower_bound
 
   first = []
 
@@ -164,8 +166,8 @@ def test_lower_bound_holds_under_injected_pricing_error(monkeypatch):
     passes.append((rows, out[0].copy()))
     return out
 
-  monkeypatch.setattr(solver._Pricer, "__call__", perturbed)  # pylint: disable=protected-access
-  monkeypatch.setattr(solver, "_pass_lower_bound", recorded)
+  monkeypatch.setattr(pricing.Pricer, "__call__", perturbed)
+  monkeypatch.setattr(certificate, "pass_lower_bound", recorded)
   res = hull.project_onto_hull(points, queries, certify_candidates=16, max_passes=12,
                                rel_tol=1e-6)
   assert injected and max(injected) > 0  # The error changed some candidate lists.

@@ -11,6 +11,7 @@ import pytest
 
 from tfhull import hull
 from tfhull.hull import backend
+from tfhull.hull import pricing
 from tfhull.hull import reference
 from tfhull.hull import solver
 
@@ -278,14 +279,14 @@ def _unique_candidates(idx: np.ndarray) -> bool:
 
 # Records every pricing pass's merged candidate lists (scores, indices) in `PRICED`.
 _RECORD_PRICING = """
-from tfhull.hull import solver as _solver
+from tfhull.hull import pricing as _pricing
 PRICED = []
-_price = _solver._Pricer.__call__
+_price = _pricing.Pricer.__call__
 def _recording(self, w, nearest, groups=None):
   out = _price(self, w, nearest, groups)
   PRICED.append(out)
   return out
-_solver._Pricer.__call__ = _recording
+_pricing.Pricer.__call__ = _recording
 """
 
 
@@ -305,7 +306,7 @@ np.save({str(tmp_path / 'mirrored.npy')!r},
 np.savez({str(tmp_path / 'priced.npz')!r}, *[v for pair in PRICED for v in pair])
 # One trace per shape, shared by every solve: the nearest-neighbour pass (one batch shape) traces
 # once for all its groups; a second solve traces nothing (a tf.function per pricer re-traced).
-fns = [_solver._group_fn(strategy, nearest) for nearest in (True, False)]
+fns = [_pricing.group_fn(strategy, nearest) for nearest in (True, False)]
 traces = [f.experimental_get_tracing_count() for f in fns]
 assert traces[0] == 1 and traces[1] >= 1, traces
 again = project_onto_hull(points, queries, chunk_size=64, strategy=strategy)
@@ -319,7 +320,7 @@ np.testing.assert_array_equal(again.distance, res.distance)
   try:
     one = hull.project_onto_hull(ns["points"], ns["queries"], chunk_size=64)
   finally:
-    hull.solver._Pricer.__call__ = record["_price"]
+    pricing.Pricer.__call__ = record["_price"]
   distance, nearest, passes, iterations = np.load(tmp_path / "mirrored.npy")
   np.testing.assert_allclose(distance, one.distance, rtol=2e-4, atol=1e-6)
   np.testing.assert_array_equal(nearest, one.nearest_index)
@@ -392,16 +393,16 @@ def test_per_class_equals_separate_solves_and_adaptive_working_set_equals_full_w
   queries = np.concatenate([inside, points[::per // 2][:3] + 2 * rng.standard_normal((3, d))])
   qlabels = np.array([0, 1, 2, 0, 1, 2])
   calls = []  # One pricing call per pass for all classes (one batched GEMM), not one per class.
-  price = hull.solver._ClassPricer.__call__  # pylint: disable=protected-access
+  price = pricing.ClassPricer.__call__
 
   def counted(self, w, nearest, groups=None):
     calls.append(np.bincount(groups, minlength=3))
     return price(self, w, nearest, groups)
-  hull.solver._ClassPricer.__call__ = counted  # pylint: disable=protected-access
+  pricing.ClassPricer.__call__ = counted
   try:
     pc = hull.per_class_distances(points, labels, queries, qlabels, progress=False)
   finally:
-    hull.solver._ClassPricer.__call__ = price  # pylint: disable=protected-access
+    pricing.ClassPricer.__call__ = price
   assert len(calls) == pc.passes.max()  # Pass 1 (nearest) + one per later pass, all classes.
   np.testing.assert_array_equal(calls[0], [6, 6, 6])  # Every (query, class) pair.
   # Later passes price only the live pairs: as many as have not converged by then.
@@ -438,3 +439,14 @@ def test_pricing_policy_large_n_takes_fatter_passes_only_when_automatic():
   assert policy(cfg(), 100) == (16, 128, 256)
   with pytest.raises(ValueError, match="atoms_per_pass"):
     hull.project_onto_hull(np.eye(3), np.ones((1, 3)), atoms_per_pass=-1)
+
+
+def test_new_shapes_do_not_warn_about_retracing(caplog):
+  """Every batch size and compacted live count is its own compiled shape (one trace each);
+  TensorFlow must not log "excessive retracing" warnings at users for them."""
+  rng = np.random.default_rng(3)
+  points = rng.standard_normal((60, 5))
+  with caplog.at_level("WARNING"):
+    for q in (3, 5, 9, 17, 33, 65, 129):
+      hull.project_onto_hull(points, 3 * rng.standard_normal((q, 5)), progress=False)
+  assert not [r for r in caplog.records if "retracing" in r.getMessage()]

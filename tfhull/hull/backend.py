@@ -84,7 +84,10 @@ class _PerSignature:
       import tensorflow as tf  # pylint: disable=g-import-not-at-top
       if len(self._by_signature) >= 256:  # Bounded: drop the oldest.
         self._by_signature.pop(next(iter(self._by_signature)))
-      compiled = self._by_signature[key] = tf.function(self._fn, jit_compile=True)
+      # A fresh partial per signature: TensorFlow counts traces per Python callable and would
+      # warn about "excessive retracing" of one shared by every shape (it is one trace each).
+      compiled = self._by_signature[key] = tf.function(functools.partial(self._fn),
+                                                       jit_compile=True)
     return compiled(*args, **kwargs)
 
 

@@ -67,7 +67,7 @@ def per_class_distances(points, labels, queries, query_labels, *,
   q = queries.shape[0]
   if _one_solve(points, solver_kwargs):
     # All (query, class) pairs in one solve: one pricing GEMM per pass scores every class's
-    # points for its own queries (`solver._ClassPricer`).
+    # points for its own queries (`pricing.ClassPricer`).
     rows = solver.ClassRows(labels=labels, num_classes=c, row_query=np.repeat(np.arange(q), c),
                             row_class=np.tile(np.arange(c), q))
     res = solver.project_onto_class_hulls(points, queries, rows, **solver_kwargs)

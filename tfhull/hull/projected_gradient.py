@@ -19,9 +19,9 @@ points are masked out of the projection for the rest of the program (fraction re
 
 The whole iteration is one `while_loop` in one compiled program (`tf.function(jit_compile=True)`
 or `jax.jit`), with no host synchronisation inside. After it, the SAME certification code as
-column generation runs on the host: one pricing pass over all n points (`solver._Pricer`), the
-float64 rescoring / Higham rounding allowances (`solver._pass_lower_bound`, `certified_max`,
-`exact_max`), the float64 upper bound from the returned weights (`solver._combine`) and the
+column generation runs on the host: one pricing pass over all n points (`pricing.Pricer`), the
+float64 rescoring / Higham rounding allowances (`certificate.pass_lower_bound`), the float64
+upper bound from the returned weights (`certificate.combine_support`) and the
 verdicts (`solver._Outputs.result`). So screening or float32 drift can cost iterations, never a
 wrong interval. A query the certificate does not settle gets another program call (a "pass"),
 with a halved gap target, up to max_passes.
@@ -43,6 +43,8 @@ import numpy as np
 
 from tfhull.errors import UserError
 from tfhull.hull import backend
+from tfhull.hull import certificate
+from tfhull.hull import pricing
 from tfhull.hull import solver
 
 # Python-level trace counts of the compiled programs (a trace runs the Python body once).
@@ -358,7 +360,7 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: PGConfig, strategy):
   valid = np.arange(npad) < n
   if cfg.abs_tol is not None:
     cfg = dataclasses.replace(cfg, abs_tol=float(np.ldexp(cfg.abs_tol, -e)))
-  pricer = solver._Pricer(a_c[:n], cfg, min(cfg.certify_candidates, n), strategy)  # pylint: disable=protected-access
+  pricer = pricing.Pricer(a_c[:n], cfg, min(cfg.certify_candidates, n), strategy)
   a_dev = backend.to_device(a_c)
   norm_dev = backend.to_device(a_norm.astype(dt))
   lam = float(backend.to_numpy(backend.compile_fn(power_iteration,
@@ -407,7 +409,7 @@ def _solve_batch(view, xc, real, a_dev, norm_dev, valid, pricer, program, inv_l,
   eps = float(np.finfo(dt).eps)
   x32 = xc.astype(dt)
   norm_x = np.linalg.norm(xc, axis=1)
-  bounds = solver._RoundingBounds(d, dt, max_norm_a, norm_x)  # pylint: disable=protected-access
+  bounds = certificate.RoundingBounds(d, dt, max_norm_a, norm_x)
 
   vals, idx = pricer(x32, nearest=True)
   nearest = idx[:, 0]
@@ -445,7 +447,7 @@ def _solve_batch(view, xc, real, a_dev, norm_dev, valid, pricer, program, inv_l,
     alpha_np = np.maximum(alpha[:, :n].astype(np.float64), 0.0)
     alpha_np /= alpha_np.sum(1, keepdims=True)
     slots, weights = _sparse(alpha_np)
-    r = xc - solver._combine(view, zero_mu, slots, weights)  # pylint: disable=protected-access
+    r = xc - certificate.combine_support(view, zero_mu, slots, weights)
     ub = np.linalg.norm(r, axis=1)
     near = live & (ub <= _POLISH_BELOW * d_nn)
     if cfg.polish and near.any():
@@ -468,7 +470,7 @@ def _solve_batch(view, xc, real, a_dev, norm_dev, valid, pricer, program, inv_l,
       sel = np.zeros(len(lb_cand), bool)
       sel[pick] = True
       return sel
-    lb, top, rn = solver._pass_lower_bound(  # pylint: disable=protected-access
+    lb, top, rn = certificate.pass_lower_bound(
         view, zero_mu, xc, w, vals, idx, bounds, rescore if cfg.exact_rescore else None)
     safe = np.maximum(rn, 1e-300)
     better = live & (lb > best_lb)
@@ -493,7 +495,7 @@ def _solve_batch(view, xc, real, a_dev, norm_dev, valid, pricer, program, inv_l,
     keep = np.where(live[:, None], keep_all, keep)
   screened = ~keep[:, :n]
   slots, weights = _sparse(alpha_np)
-  proj = solver._combine(view, zero_mu, slots, weights)  # pylint: disable=protected-access
+  proj = certificate.combine_support(view, zero_mu, slots, weights)
   ub = np.linalg.norm(xc - proj, axis=1)
   lb = np.minimum(np.maximum(best_lb, 0.0), ub)
   rel_gap = np.where(ub > 0, (ub - lb) / np.maximum(ub, 1e-300), 0.0)

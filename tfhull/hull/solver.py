@@ -44,7 +44,9 @@ import numpy as np
 
 from tfhull.errors import UserError
 from tfhull.hull import backend
+from tfhull.hull import certificate
 from tfhull.hull import kernels
+from tfhull.hull import pricing
 from tfhull.hull import sharding
 
 
@@ -179,19 +181,15 @@ class SolverConfig:
   gram_state: bool = True        # Restricted-solve refreshes in Gram space (False: p-space).
   compact: bool = True           # Converged queries leave the batch: the device state shrinks
                                  # to a quarter when at most a quarter of its queries are live.
-  adaptive_working_set: bool = True  # Gram-space working sets start at min(K, max(2m, 32)) slots and
-                                 # double (up to K) when a live query has no free slot for its
-                                 # new atoms: insertion and restricted-solve costs follow the
+  adaptive_working_set: bool = True  # Gram-space working sets start at min(K, max(2m, 32))
+                                 # slots and double (up to K) when a live query has no free slot
+                                 # for its new atoms: insertion and restricted-solve costs follow the
                                  # support size, not K (per-class hulls: small supports).
   dtype: str = "float32"         # Compute dtype: float32 or float64.
   progress: Optional[bool] = None  # tqdm bar (queries, batches, passes, live queries) on stderr:
                                  # True always, False never, None once a solve has run
   progress_delay_s: float = 3.0  # this many seconds.
   progress_label: str = ""       # Prefix of the bar's description (e.g. "class 3/10: ").
-
-
-def _pow2(n: int) -> int:
-  return 1 << max(0, int(n) - 1).bit_length()
 
 
 def _as_array(x, what: str) -> np.ndarray:
@@ -209,175 +207,6 @@ def _as_array(x, what: str) -> np.ndarray:
   if not np.all(np.isfinite(x)):
     raise ValueError(f"{what} contains NaN or Inf values; clean or drop those rows first")
   return x
-
-
-class _Pricer:
-  """Holds the centred points, chunked on device(s); one call = one full pass over A."""
-
-  def __init__(self, a_c: np.ndarray, cfg: SolverConfig, m: int, strategy,
-               batch: Optional[int] = None):
-    n, d = a_c.shape
-    self.m = m
-    self.batch = batch  # Full batch rows: calls with fewer (the live queries) pad to a power of
-                        # two below it (few shapes to compile), else to the full batch.
-    self.dtype = cfg.dtype
-    # Equal chunks of at most chunk_size rows, rounded up to a multiple of 128 (so nearby n share
-    # traces): the padding is under 128 rows per chunk, not up to the next power of two.
-    n_chunks = -(-n // cfg.chunk_size)
-    grain = 128 if cfg.chunk_size >= 128 else 8
-    chunk = max(-(-(-(-n // n_chunks)) // grain) * grain, m)
-    n_chunks = -(-n // chunk)
-    self.strategy = strategy
-    replicas = strategy.num_replicas_in_sync if strategy is not None else 1
-    n_chunks = -(-n_chunks // replicas) * replicas
-    self.chunks = []
-    for c in range(n_chunks):
-      rows = a_c[c * chunk:(c + 1) * chunk]
-      block = np.zeros((chunk, d), dtype=cfg.dtype)
-      block[:len(rows)] = rows
-      valid = np.zeros((chunk,), bool)
-      valid[:len(rows)] = True
-      self.chunks.append((block, (block.astype(np.float64) ** 2).sum(1).astype(cfg.dtype), valid,
-                          np.int32(c * chunk)))
-    self._fns = {nearest: backend.compile_fn(kernels.price_chunk, nearest=nearest)
-                 for nearest in (True, False)}
-    self.stream = n_chunks * chunk * d * np.dtype(cfg.dtype).itemsize > cfg.device_bytes
-    if strategy is not None:
-      self._init_distributed(replicas)
-    elif not self.stream:
-      self.device_chunks = [tuple(backend.to_device(a) for a in ch) for ch in self.chunks]
-
-  def _init_distributed(self, replicas: int):
-    import tensorflow as tf  # pylint: disable=g-import-not-at-top
-    strategy = self.strategy
-    groups = [self.chunks[i:i + replicas] for i in range(0, len(self.chunks), replicas)]
-    self.groups = []
-    for group in groups:
-      def value_fn(ctx, group=group):
-        return tuple(tf.constant(a) for a in group[ctx.replica_id_in_sync_group])
-      self.groups.append(strategy.experimental_distribute_values_from_function(value_fn))
-    self._group_fn = {nearest: _group_fn(strategy, nearest) for nearest in (True, False)}
-
-  def __call__(self, w: np.ndarray, nearest: bool, groups: Optional[np.ndarray] = None):
-    """Top-m scores and global indices over all n points, (B, m) each, as numpy (`groups`:
-    unused, one hull)."""
-    del groups
-    rows = w.shape[0]
-    b = max(_MIN_BUCKET, _pow2(rows))
-    if self.batch is not None and b >= self.batch:
-      b = max(self.batch, rows)
-    if b > rows:  # Padding rows (zero vectors) are priced and dropped.
-      w = np.concatenate([w, np.zeros((b - rows, w.shape[1]), w.dtype)])
-    vals = backend.to_device(np.full((b, self.m), kernels.NEG, dtype=self.dtype))
-    idx = backend.to_device(np.full((b, self.m), -1, dtype=np.int32))
-    w = backend.to_device(w.astype(self.dtype))
-    if self.strategy is None:
-      fn = self._fns[nearest]
-      # Device-resident chunks, or (points larger than device_bytes) streamed from the host.
-      for chunk in (self.chunks if self.stream else self.device_chunks):
-        vals, idx = fn(w, *chunk, vals, idx)
-    else:
-      empty_vals, empty_idx = vals, idx
-      for group in self.groups:
-        vals, idx = self._group_fn[nearest](w, group, vals, idx, empty_vals, empty_idx)
-    return (backend.to_numpy(vals)[:rows].astype(np.float64),
-            backend.to_numpy(idx)[:rows].astype(np.int64))
-
-  def exact_max(self, a, w: np.ndarray, groups: Optional[np.ndarray] = None) -> np.ndarray:
-    """max_i <w, a_i> (B,) over all points (`a`: the normalised view), float64 on the host."""
-    del groups
-    return exact_max(a, 0.0, w)
-
-
-class _ClassPricer:
-  """Prices each query row against the points of its own class only (per-class hulls, `groups`
-  (B,) the rows' classes): one batched GEMM over all classes per chunk (`kernels.price_classes`),
-  so c hulls cost one pass's FLOPs and one call per pass, not c of each. One device (no strategy).
-  """
-
-  def __init__(self, a_c: np.ndarray, labels: np.ndarray, num_classes: int, cfg: SolverConfig,
-               m: int):
-    d = a_c.shape[1]
-    self.m, self.dtype, self.c = m, cfg.dtype, num_classes
-    self.members = [np.nonzero(labels == k)[0] for k in range(num_classes)]
-    longest = max(len(rows) for rows in self.members)
-    # As `_Pricer`: equal chunks of each class's rows, a multiple of 128 rows.
-    n_chunks = -(-longest // cfg.chunk_size)
-    grain = 128 if cfg.chunk_size >= 128 else 8
-    chunk = -(-(-(-longest // n_chunks)) // grain) * grain
-    n_chunks = -(-longest // chunk)
-    self.chunks = []
-    for s in range(n_chunks):
-      block = np.zeros((num_classes, chunk, d), cfg.dtype)
-      index = np.full((num_classes, chunk), -1, np.int32)
-      for k, rows in enumerate(self.members):
-        part = rows[s * chunk:(s + 1) * chunk]
-        block[k, :len(part)] = a_c[part]
-        index[k, :len(part)] = part
-      sqnorm = (block.astype(np.float64) ** 2).sum(2).astype(cfg.dtype)
-      self.chunks.append((block, sqnorm, index))
-    self._fns = {nearest: backend.compile_fn(kernels.price_classes, nearest=nearest)
-                 for nearest in (True, False)}
-    self.stream = n_chunks * num_classes * chunk * d * np.dtype(cfg.dtype).itemsize \
-        > cfg.device_bytes
-    if not self.stream:
-      self.device_chunks = [tuple(backend.to_device(v) for v in ch) for ch in self.chunks]
-
-  def __call__(self, w: np.ndarray, nearest: bool, groups: Optional[np.ndarray] = None):
-    """Top-m scores and global indices (B, m) of each row's own class's points; a class with
-    fewer than m points pads its list with index -1 (the list then holds every point)."""
-    groups = np.asarray(groups, np.int64)
-    counts = np.bincount(groups, minlength=self.c)
-    order = np.argsort(groups, kind="stable")
-    pos = np.empty(len(groups), np.int64)
-    pos[order] = np.arange(len(groups)) - np.repeat(np.cumsum(counts) - counts, counts)
-    b = max(8, _pow2(int(counts.max())))  # Rows per class: few distinct shapes (traces).
-    w3 = np.zeros((self.c, b, w.shape[1]), self.dtype)
-    w3[groups, pos] = w
-    vals = backend.to_device(np.full((self.c, b, self.m), kernels.NEG, dtype=self.dtype))
-    idx = backend.to_device(np.full((self.c, b, self.m), -1, dtype=np.int32))
-    w3 = backend.to_device(w3)
-    fn = self._fns[nearest]
-    for chunk in (self.chunks if self.stream else self.device_chunks):
-      vals, idx = fn(w3, *chunk, vals, idx)
-    vals, idx = backend.to_numpy(vals)[groups, pos], backend.to_numpy(idx)[groups, pos]
-    return vals.astype(np.float64), idx.astype(np.int64)
-
-  def exact_max(self, a, w: np.ndarray, groups: Optional[np.ndarray] = None) -> np.ndarray:
-    """max <w, a_i> (B,) over each row's own class's points, float64 on the host."""
-    top = np.full(w.shape[0], -np.inf)
-    for k in np.unique(groups):
-      sel = groups == k
-      top[sel] = exact_max(a, 0.0, w[sel], rows=self.members[k])
-    return top
-
-
-@functools.lru_cache(maxsize=16)
-def _group_fn(strategy, nearest: bool):
-  """One tf.function per (strategy, pricing kind), shared by every pricer and solve, so it traces
-  once per shape (not once per solve, per class hull and per split).
-
-  One call prices one group of chunks, one per replica, and merges them into the running list.
-  Each replica prices its own chunk from an empty list (never from the running top-m: handing the
-  running list to every replica and merging their outputs counted it replicas + 1 times, and its
-  candidates came back as duplicates). The running list and the replicas' lists are disjoint and
-  merged once, running first, then replicas in chunk order: the same order, and so the same
-  tie-breaking, as the one-device chunk loop. The strategy is one host's (mirrored, or a
-  worker's local replicas, `sharding.layout`), whose local results list every replica in
-  replica-id order, the order the chunks were handed out in.
-  """
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  price = backend.compile_fn(kernels.price_chunk, nearest=nearest)
-  merge = backend.compile_fn(kernels.merge_top)
-
-  def one_group(w, group, run_vals, run_idx, empty_vals, empty_idx):
-    def replica_fn(w, ch):
-      return price(w, ch[0], ch[1], ch[2], ch[3], empty_vals, empty_idx)
-    out = strategy.run(replica_fn, args=(w, group))
-    vals = strategy.experimental_local_results(out[0])
-    idx = strategy.experimental_local_results(out[1])
-    return merge([run_vals, *vals], [run_idx, *idx])
-  return tf.function(one_group)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -505,7 +334,7 @@ def _pricing_policy(cfg: SolverConfig, n: int) -> tuple[int, int, int]:
   k = cfg.working_set_size or (256 if large else 128)
   m = min(cfg.atoms_per_pass or (128 if large else 16), n)
   inner = max(cfg.max_inner_steps, 1024) if large else cfg.max_inner_steps
-  return m, max(min(k, _pow2(n)), m), inner
+  return m, max(min(k, pricing.pow2(n)), m), inner
 
 
 def _check_config(cfg: SolverConfig) -> None:
@@ -563,9 +392,9 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: SolverConfig, strategy,
   if n_batches < workers:
     workers, index = 1, 0
   if classes is None:
-    pricer = _Pricer(a_c, cfg, min(max(m, cfg.certify_candidates), n), local, batch=b)
+    pricer = pricing.Pricer(a_c, cfg, min(max(m, cfg.certify_candidates), n), local, batch=b)
   else:
-    pricer = _ClassPricer(a_c, classes.labels, classes.num_classes, cfg,
+    pricer = pricing.ClassPricer(a_c, classes.labels, classes.num_classes, cfg,
                           min(max(m, cfg.certify_candidates), hull_n))
   if cfg.gram_state:
     # Gram-space working sets read their points from the device copy of A (or, when A streams
@@ -707,13 +536,13 @@ def _progress_bar(cfg: SolverConfig, total: int, desc: str):
 def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k, eps,
                  max_norm_a, on_pass=lambda p, live: None, groups=None):
   """One batch of B (padded) centred queries xc (B, d) float64; returns per-query arrays.
-  `groups` (B,): each row's class hull (with a `_ClassPricer`), or None (one hull)."""
+  `groups` (B,): each row's class hull (with a `ClassPricer`), or None (one hull)."""
   bsz, d = xc.shape
   dt = cfg.dtype
   x32 = xc.astype(dt)
   norm_x = np.linalg.norm(xc, axis=1)
   rounding = math.sqrt(d) * eps  # Typical-case rounding: sets the abs_tol floor, not the bounds.
-  bounds = _RoundingBounds(d, cfg.dtype, max_norm_a, norm_x)
+  bounds = certificate.RoundingBounds(d, cfg.dtype, max_norm_a, norm_x)
 
   # Pass 1: nearest neighbours (warm start and the d_NN baseline).
   vals, idx = pricer(x32, nearest=True, groups=groups)
@@ -754,7 +583,7 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   inner_rel = backend.to_device(np.asarray(0.25 * cfg.rel_tol, dt))
   # The working view: `rows` (b,) are the batch rows held by the device state, `live` those still
   # being solved. Converged queries leave it: when at most a quarter is live, the state is
-  # compacted (gathered) into a batch a quarter the size (at least _MIN_BUCKET rows).
+  # compacted (gathered) into a batch a quarter the size (at least pricing.MIN_ROWS rows).
   rows = np.arange(bsz)
   live = real.copy()
   # Passes converge on float32 quantities; the final interval is recomputed exactly below, so
@@ -769,7 +598,8 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
       # Low dimension: the exact solve on each working set first, so queries already inside
       # their working set's hull skip the Frank-Wolfe steps altogether.
       alpha_np = backend.to_numpy(alpha).astype(np.float64)
-      r0 = xv - _combine(a, mu, backend.to_numpy(slots).astype(np.int64), alpha_np)
+      r0 = xv - certificate.combine_support(a, mu, backend.to_numpy(slots).astype(np.int64),
+                                            alpha_np)
       if _polish(a, mu, xv, backend.to_numpy(slots), alpha_np, r0, np.linalg.norm(r0, axis=1),
                  np.nonzero(live)[0]):
         alpha = backend.to_device(alpha_np.astype(dt))
@@ -782,7 +612,7 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
     alpha_np = backend.to_numpy(alpha).astype(np.float64)
     xl = xv[lv]
     if cfg.gram_state:  # Exactly, in float64, from the support rows.
-      r = xl - _combine(a, mu, slots_np[lv], alpha_np[lv])
+      r = xl - certificate.combine_support(a, mu, slots_np[lv], alpha_np[lv])
     else:
       r = xl - backend.to_numpy(combine(alpha, vecs)).astype(np.float64)[lv]
     ub = np.linalg.norm(r, axis=1)
@@ -802,7 +632,7 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
       out = np.zeros(len(lb_cand), bool)
       out[np.nonzero(gap_ok)[0][:_MAX_EXACT_ROWS]] = True
       return out
-    lb, top, rn = _pass_lower_bound(
+    lb, top, rn = certificate.pass_lower_bound(
         a, mu, xl, w, vals, idx, bounds.take(tl), rescore if cfg.exact_rescore else None,
         exact=lambda w_sel, sel, grp=grp: pricer.exact_max(a, w_sel, None if grp is None
                                                            else grp[sel]))
@@ -829,10 +659,10 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
     ok[lv] = np.logical_and(vals[:, :m] > rp[:, None], ~done[:, None])
     new_idx = np.zeros((len(rows), m), np.int64)
     new_idx[lv] = idx[:, :m]
-    if cfg.compact and len(rows) > _MIN_BUCKET and _SHRINK * live.sum() <= len(rows):
+    if cfg.compact and len(rows) > pricing.MIN_ROWS and _SHRINK * live.sum() <= len(rows):
       # Before inserting, so insertion runs on the smaller state.
-      size = max(_MIN_BUCKET, len(rows) // _SHRINK)
-      while size // _SHRINK >= max(_MIN_BUCKET, live.sum()):
+      size = max(pricing.MIN_ROWS, len(rows) // _SHRINK)
+      while size // _SHRINK >= max(pricing.MIN_ROWS, live.sum()):
         size //= _SHRINK
       keep = np.nonzero(live)[0]
       sel = np.concatenate([keep, np.full(size - len(keep), keep[0])])
@@ -867,7 +697,7 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
   al = np.maximum(res["alpha"], 0.0)
   al /= al.sum(1, keepdims=True)
   res["alpha"] = al
-  res["projection"] = _combine(a, mu, res["slots"], al)
+  res["projection"] = certificate.combine_support(a, mu, res["slots"], al)
   ub = np.linalg.norm(xc - res["projection"], axis=1)
   res["upper_bound"] = ub
   res["lower_bound"] = np.minimum(res["lower_bound"], ub)  # Both valid: lb <= d* <= ub.
@@ -877,7 +707,6 @@ def _solve_batch(a, a_c, mu, xc, real, pricer, insert, combine, solve, cfg, m, k
 
 
 _PRESOLVE_DIM = 64  # Up to this dimension every active query is polished before each pass.
-_MIN_BUCKET = 16   # Smallest batch the working view is compacted to.
 _SHRINK = 4  # The working view is compacted to 1/_SHRINK its rows when that many are live.
 _MAX_EXACT_ROWS = 64  # Queries per pass that may get a float64 pass over all points.
 
@@ -917,122 +746,6 @@ def _polish(a, mu, xc, slots, alpha, r, ub, rows) -> bool:
   return changed
 
 
-def gamma(k: int, u: float) -> float:
-  """Higham's gamma_k = k u / (1 - k u): |fl(<x, y>) - <x, y>| <= gamma_k sum_j |x_j y_j| for a
-  k-term inner product in any summation order (u: unit roundoff)."""
-  if k * u >= 0.5:
-    raise ValueError(f"gamma_k undefined for k = {k}, u = {u}")
-  return k * u / (1.0 - k * u)
-
-
-@dataclasses.dataclass(frozen=True)
-class _RoundingBounds:
-  """Worst-case rounding allowances of one batch's certificate (per unit |w|).
-
-  price: the pricing matmul <w, a32_i> in the compute dtype against the exact <w, a_i - mu>:
-    gamma_d(u) |w| |a32_i| (the matmul) + u |w| |a_i - mu| (rounding of the stored centred
-    points), bounded with the largest stored norm.
-  host: the float64 rescoring and <w, x - mu> on the host: gamma_{d+2}(u64) |w| (|x - mu| +
-    max_i |a_i - mu|) per query (B,).
-  floor: absolute (not per unit |w|) allowance for underflow: Higham's bounds hold for normal
-    numbers; each of the d products and partial sums that underflows adds at most the smallest
-    subnormal eta, and each stored coordinate rounded to a subnormal adds eta |w_j| (the sqrt(d)
-    eta term in `price`). Negligible after scale normalisation (points of norm ~1), but kept so
-    the bound holds for any input.
-  """
-  price: float
-  host: np.ndarray
-  floor: float = 0.0
-
-  def __init__(self, d: int, dtype: str, max_norm_a: float, norm_x: np.ndarray):
-    u = float(np.finfo(dtype).eps) / 2
-    u64 = float(np.finfo(np.float64).eps) / 2
-    a_max = max_norm_a * (1.0 + 4 * u)  # Covers both the stored and the exact centred norms.
-    eta = float(np.finfo(dtype).smallest_subnormal)
-    eta64 = float(np.finfo(np.float64).smallest_subnormal)
-    object.__setattr__(self, "price", ((gamma(d, u) + u) * a_max + math.sqrt(d) * eta)
-                       * (1.0 + 4 * u64))
-    object.__setattr__(self, "host", gamma(d + 2, u64) * 2.0 * (norm_x + a_max))
-    object.__setattr__(self, "floor", 4.0 * (d + 2) * (eta + eta64))
-
-  def take(self, rows: np.ndarray) -> "_RoundingBounds":
-    out = object.__new__(_RoundingBounds)
-    object.__setattr__(out, "price", self.price)
-    object.__setattr__(out, "host", self.host[rows])
-    object.__setattr__(out, "floor", self.floor)
-    return out
-
-
-def certified_max(a, mu, w, vals, idx, allowance) -> tuple[np.ndarray, np.ndarray]:
-  """Upper bound on max_i <w, a_i - mu> per query (B,) from a pricing pass's top-m list, and the
-  exact max over the rescored candidates alone (B,) (the bound where the allowance does not bind).
-
-  Every listed candidate that could be the max (its matmul score plus `allowance` above the best
-  float64 score of the first four) is rescored in float64; every other point scored at most
-  vals[:, -1] in the matmul, so its exact score is below that plus `allowance` (B,) (worst-case
-  rounding, `_RoundingBounds.price` |w|). A list with unused (-1) entries held every point.
-
-  Args:
-    a: (n, d) points; mu: (d,) centre; w: (B, d) float64 directions.
-    vals: (B, m) matmul scores, descending; idx: (B, m) int indices, -1 unused.
-    allowance: (B,) rounding allowance of unlisted points.
-  """
-  # Rescore the first few in float64; a later candidate j needs its exact score only if it could
-  # beat them (vals_j + allowance > their best); otherwise vals_j + allowance bounds it and it
-  # cannot change the max. Same result as rescoring all, at a fraction of the gathers.
-  head = min(4, idx.shape[1])
-  exact = np.full(idx.shape, -np.inf)
-  cand = a[np.maximum(idx[:, :head], 0)].astype(np.float64) - mu  # (B, head, d)
-  exact[:, :head] = np.einsum("bjd,bd->bj", cand, w)
-  exact = np.where(idx >= 0, exact, -np.inf)
-  best = exact[:, :head].max(axis=1)
-  need = np.logical_and(vals + allowance[:, None] > best[:, None], idx >= 0)
-  need[:, :head] = False
-  bi, bj = np.nonzero(need)
-  for s in range(0, len(bi), 4096):  # Bounded float64 temporaries.
-    sb, sj = bi[s:s + 4096], bj[s:s + 4096]
-    exact[sb, sj] = np.einsum("kd,kd->k", a[idx[sb, sj]].astype(np.float64) - mu, w[sb])
-  rest = np.where(idx[:, -1] >= 0, vals[:, -1] + allowance, -np.inf)
-  return np.maximum(exact.max(axis=1), rest), exact.max(axis=1)
-
-
-def exact_max(a, mu, w, block: int = 8192, rows: Optional[np.ndarray] = None) -> np.ndarray:
-  """max_i <w, a_i - mu> (B,) over all n points (or the given `rows` of a) in float64 on the
-  host (blocks of rows)."""
-  top = np.full(w.shape[0], -np.inf)
-  total = a.shape[0] if rows is None else len(rows)
-  for s in range(0, total, block):
-    part = a[s:s + block] if rows is None else a[rows[s:s + block]]
-    top = np.maximum(top, ((part.astype(np.float64) - mu) @ w.T).max(axis=0))
-  return top
-
-
-def _pass_lower_bound(a, mu, xc, w, vals, idx, bounds: _RoundingBounds, rescore=None,
-                      exact=None):
-  """Certified lower bound on the distance from one pricing pass, with direction w (B, d).
-
-  Returns (lb (B,) (may be negative; -inf where w = 0), top (B,) certified max_i <w, a_i - mu>,
-  |w| (B,)). lb = (<w, x - mu> - top - host allowance) / |w|. `rescore(lb_candidates) -> (B,)
-  bool` picks queries to rescore over all points in float64 when the allowance binds;
-  `exact(w_rows, rows) -> (r,)` computes their max (default: over all of a).
-  """
-  rn = np.linalg.norm(w, axis=1)
-  top, cand_top = certified_max(a, mu, w, vals, idx, bounds.price * rn + bounds.floor)
-  if rescore is not None:
-    # Queries whose bound is limited only by the rounding allowance of the unlisted points:
-    # with the candidates' exact max alone they would meet their stopping rule. One float64 pass
-    # over all points settles them (exactly, up to the float64 allowance).
-    wx = (w * xc).sum(1)
-    lb_cand = (wx - cand_top - bounds.host * rn - bounds.floor) / np.maximum(rn, 1e-300)
-    rows = np.nonzero(rescore(lb_cand) & (top > cand_top))[0]
-    if len(rows):
-      top[rows] = exact_max(a, mu, w[rows]) if exact is None else exact(w[rows], rows)
-  num = (w * xc).sum(1) - top - bounds.host * rn - bounds.floor
-  lb = num / np.maximum(rn, 1e-300)
-  lb = np.where(lb > 0, lb * (1.0 - 1e-14), lb)  # The division's own rounding.
-  return np.where(rn > 0, lb, -np.inf), top, rn
-
-
 class _GramInserter:
   """Calls `kernels.insert_gram` with the point table and row maps (device A, or host rows)."""
 
@@ -1054,13 +767,6 @@ class _GramInserter:
                              backend.to_device(slot_rows.astype(np.int32)),
                              backend.to_device(new_rows.astype(np.int32)), x_dev)
     return slots, gram
-
-
-def _combine(a: np.ndarray, mu: np.ndarray, slots: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-  """sum_j alpha_j (a_{slot_j} - mu) per query (B, d), float64, reading only the support rows."""
-  qi, kj = np.nonzero(alpha > 0)  # Row-major: qi ascending, every query has a nonzero weight.
-  rows = (a[slots[qi, kj]].astype(np.float64) - mu) * alpha[qi, kj][:, None]
-  return np.add.reduceat(rows, np.searchsorted(qi, np.arange(alpha.shape[0])), axis=0)
 
 
 class _Outputs:
