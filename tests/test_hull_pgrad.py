@@ -98,8 +98,31 @@ def test_known_geometry_and_dispatch():
   assert pg.resolve_method("auto", cube, {}) == "column_generation"
   with pytest.raises(ValueError, match="method must be one of"):
     hull.project_onto_hull(cube, queries, method="newton")
-  with pytest.raises(ValueError, match="device_bytes"):
-    hull.project_onto_hull(cube, queries, method="projected_gradient", device_bytes=8)
+
+
+def test_streamed_points_match_resident(case):
+  """device_bytes below the points (384 x 20 float32 = 30 KiB): A stays on the host and every
+  product with it is streamed in 3 chunks of 128 rows. The fixture's first batch (16 outside
+  queries) must come out as from the resident program: the same work and the same intervals."""
+  before = pg.TRACES.copy()
+  q = slice(0, BATCH)
+  res, stats = pg.solve(case["points"], case["queries"][q], batch_size=BATCH,
+                        device_bytes=2 * 128 * D * 4)
+  one, one_stats = case["res"], case["stats"]
+  assert stats.streamed_chunks == 3 and one_stats.streamed_chunks == 0
+  # One compiled program per piece, reused by every chunk (the offset is a tensor).
+  for piece in ("chunk_scores", "chunk_combine", "chunk_power"):
+    assert pg.TRACES[piece] - before[piece] == 1, piece
+  assert pg.TRACES["fista_loop"] == before["fista_loop"]  # The resident program never ran.
+  np.testing.assert_array_equal(res.verdict, one.verdict[q])
+  np.testing.assert_array_equal(res.passes, one.passes[q])
+  # The iterates differ only by the summation order of alpha A across chunks.
+  np.testing.assert_allclose(res.iterations, one.iterations[q], rtol=0.05, atol=pg.PGConfig.check_every)
+  np.testing.assert_allclose(stats.screened_fraction, one_stats.screened_fraction[q], atol=0.02)
+  np.testing.assert_allclose(stats.lipschitz, one_stats.lipschitz, rtol=1e-5)
+  d_star = np.array([e.distance for e in case["exact"][q]])
+  assert np.all((res.lower_bound <= d_star * (1 + 1e-9)) & (d_star <= res.upper_bound * (1 + 1e-9)))
+  np.testing.assert_allclose(res.distance, one.distance[q], rtol=1e-4)
 
 
 def test_wendel_membership_matches_lp():
