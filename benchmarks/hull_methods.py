@@ -3,6 +3,7 @@ r"""The two hull methods side by side (issue 17): column generation vs projected
   python -m benchmarks.hull_solver --json --nocases --noissue12     # only this section
   python -m benchmarks.hull_methods --json                          # the same, standalone
   python -m benchmarks.hull_methods --quick --json                  # n = 2,000, smoke
+  python -m benchmarks.hull_methods --json --queries=8              # fewer queries per case
 
 Cases: d = 784 (structured synthetic images, `hull_solver.structured_images`) and d = 64 (their
 PCA), n = 10,000 and 60,000; queries: fresh images, a quarter replaced by Dirichlet mixtures of
@@ -156,6 +157,9 @@ def run_methods(cfg: Optional[MethodsConfig] = None) -> dict[str, Any]:
 def main() -> None:
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   cfg = quick_methods() if "--quick" in sys.argv else MethodsConfig()
+  for arg in sys.argv[1:]:  # --queries=N: fewer queries per case (CPU time scales with them).
+    if arg.startswith("--queries="):
+      cfg = dataclasses.replace(cfg, queries=int(arg.split("=", 1)[1]))
   report = run_methods(cfg)
   print(json.dumps(report, indent=2))
 

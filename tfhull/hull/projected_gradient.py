@@ -29,8 +29,8 @@ with a halved gap target, up to max_passes.
 Memory: A stays on the device ((n, d) in the compute dtype) with a few (B, n) arrays. Points
 beyond `device_bytes` stay on the host in equal chunks (two fit `device_bytes`) and every product
 with A streams them, one compiled call per chunk, inside a host loop over the same iteration
-(`_StreamedProgram`): the same certificate and results, at a host round trip per chunk and
-product (so `auto` never picks it). Under a tf.distribute strategy the batch's queries are sharded
+(`_StreamedProgram`; the power iteration for L runs on the host there): the same certificate
+and results, at a host round trip per chunk and product (so `auto` never picks it). Under a tf.distribute strategy the batch's queries are sharded
 across replicas (each holds A; streaming there raises a one-line error).
 """
 
@@ -235,23 +235,40 @@ def fista_loop(a, a_norm, x, alpha, keep, active, abs_tol2, target, inv_l, slack
   return alpha, keep, active, iters
 
 
+def _scores_into(v, chunk, start, out):
+  return ops.slice_update(out, (0, start), ops.matmul(v, ops.transpose(chunk)))
+
+
+def _combine_add(w, chunk, start, acc):
+  return acc + ops.matmul(ops.slice(w, (0, start), (w.shape[0], chunk.shape[0])), chunk)
+
+
 def chunk_scores(v, chunk, start, out):
   """out (B, N) with columns [start, start + c) set to v chunk^T: v (B, d), chunk (c, d)."""
   TRACES["chunk_scores"] += 1
-  return ops.slice_update(out, (0, start), ops.matmul(v, ops.transpose(chunk)))
+  return _scores_into(v, chunk, start, out)
+
+
+def chunk_scores_step(v, chunk, start, out, y, keep, inv_l):
+  """The last chunk's scores, then the projected step on the full gradient: a_new (B, N)."""
+  TRACES["chunk_scores_step"] += 1
+  return gradient_step(y, _scores_into(v, chunk, start, out), keep, inv_l)
 
 
 def chunk_combine(w, chunk, start, acc):
   """acc + w[:, start:start + c] chunk: w (B, N), chunk (c, d), acc (B, d)."""
   TRACES["chunk_combine"] += 1
-  return acc + ops.matmul(ops.slice(w, (0, start), (w.shape[0], chunk.shape[0])), chunk)
+  return _combine_add(w, chunk, start, acc)
 
 
-def chunk_power(chunk, v, u, s):
-  """One chunk's share of a power-iteration step: u + chunk^T chunk v (d,), s + |chunk v|^2."""
-  TRACES["chunk_power"] += 1
-  av = ops.matmul(chunk, v)
-  return u + ops.matmul(ops.transpose(chunk), av), s + ops.sum(av * av)
+def chunk_combine_accept(a_new, chunk, start, acc, x, alpha, alpha_prev, p, p_prev, t, t_new, y,
+                         active, iters):
+  """The last chunk of p_new = a_new A, `accept`, and the next iteration's `momentum`:
+  (alpha, alpha_prev, p, p_prev, t, iters, t_new, y, v)."""
+  TRACES["chunk_combine_accept"] += 1
+  state = accept(alpha, alpha_prev, p, p_prev, t, t_new, y, a_new,
+                 _combine_add(a_new, chunk, start, acc), active, iters)
+  return state + momentum(x, *state[:5])
 
 
 def device_kind() -> str:
@@ -397,65 +414,70 @@ class _Program:
 class _StreamedProgram:
   """`fista_loop`'s iteration with A streamed from the host (points beyond `device_bytes`).
 
-  The (B, N) weights stay on the device; A is a list of equal host chunks (c, d). Each product
-  with A (the gradient scores, the combination alpha A, the certificate) is a host loop over the
-  chunks, one compiled call per chunk (`chunk_scores`, `chunk_combine`: one program per shape,
-  the chunk's offset a tensor); the rest of the iteration is the same compiled pieces
-  (`momentum`, `gradient_step`, `accept`, `certify`) as the resident loop, so the iterates differ
-  from it only by the summation order of alpha A across chunks.
+  The (B, N) weights stay on the device; A is a list of K equal host chunks (c, d). Each product
+  with A (the gradient scores, p = alpha A, the certificate) is a host loop over the chunks, one
+  compiled call per chunk (one program per shape: the offset is a tensor); the rest of the
+  iteration (`momentum`, `gradient_step`, `accept`, `certify`, as in the resident loop) rides
+  with the last chunk's call, so an iteration is 2K calls. The iterates differ from the resident
+  loop's only by the summation order of alpha A across chunks.
   """
 
   def __init__(self, cfg: PGConfig, npad: int, chunk: int):
     self.cfg = cfg
     self.npad = npad
     self.starts = [backend.to_device(np.int32(s)) for s in range(0, npad, chunk)]
-    self.scores_fn = backend.compile_fn(chunk_scores)
-    self.combine_fn = backend.compile_fn(chunk_combine)
-    self.momentum_fn = backend.compile_fn(momentum)
-    self.step_fn = backend.compile_fn(gradient_step)
-    self.accept_fn = backend.compile_fn(accept)
+    self.fns = {f.__name__: backend.compile_fn(f) for f in (
+        chunk_scores, chunk_scores_step, chunk_combine, chunk_combine_accept, momentum)}
     self.certify_fn = backend.compile_fn(certify, screening=cfg.screening)
     self.calls = 0
-
-  def _scores(self, v, chunks):
-    out = backend.to_device(np.zeros((v.shape[0], self.npad), self.cfg.dtype))
-    for start, chunk in zip(self.starts, chunks):
-      out = self.scores_fn(v, backend.to_device(chunk), start, out)
-    return out
-
-  def _combine(self, w, chunks):
-    acc = backend.to_device(np.zeros((w.shape[0], chunks[0].shape[1]), self.cfg.dtype))
-    for start, chunk in zip(self.starts, chunks):
-      acc = self.combine_fn(w, backend.to_device(chunk), start, acc)
-    return acc
 
   def __call__(self, chunks, a_norm, x, alpha, keep, active, abs_tol2, target, inv_l, slack):
     """As `fista_loop(a, ...)` with a the host chunks stacked: (alpha, keep, active, iters)."""
     self.calls += 1
-    cfg = self.cfg
-    dt = cfg.dtype
+    cfg, fns, dt = self.cfg, self.fns, self.cfg.dtype
+    b, d = x.shape
+    zeros_n = backend.to_device(np.zeros((b, self.npad), dt))
+    zeros_d = backend.to_device(np.zeros((b, d), dt))
+    parts = list(zip(self.starts, chunks))
     drift_ = backend.to_device(np.asarray(backend.to_numpy(
         drift(self.npad, ops.max(a_norm), dt)), dt))
-    p = self._combine(alpha, chunks)
-    t = backend.to_device(np.ones(alpha.shape[:1], dt))
-    iters = backend.to_device(np.zeros(alpha.shape[:1], np.int32))
+
+    def scores(v, last_fn=None, *last_args):
+      out = zeros_n
+      for start, chunk in parts[:-1]:
+        out = fns["chunk_scores"](v, backend.to_device(chunk), start, out)
+      start, chunk = parts[-1]
+      if last_fn is None:
+        return fns["chunk_scores"](v, backend.to_device(chunk), start, out)
+      return last_fn(v, backend.to_device(chunk), start, out, *last_args)
+
+    def combine(w, parts_=parts):
+      acc = zeros_d
+      for start, chunk in parts_:
+        acc = fns["chunk_combine"](w, backend.to_device(chunk), start, acc)
+      return acc
 
     def check(alpha, p, keep, active):
-      done, keep = self.certify_fn(x, alpha, p, self._scores(ops.subtract(x, p), chunks), keep,
-                                   active, a_norm, abs_tol2, target, slack, drift_)
+      done, keep = self.certify_fn(x, alpha, p, scores(ops.subtract(x, p)), keep, active,
+                                   a_norm, abs_tol2, target, slack, drift_)
       active = ops.logical_and(active, ops.logical_not(done))
       return keep, active, bool(backend.to_numpy(ops.any(active)))
 
+    p = combine(alpha)
+    t = backend.to_device(np.ones((b,), dt))
+    iters = backend.to_device(np.zeros((b,), np.int32))
     keep, active, any_active = check(alpha, p, keep, active)
     alpha_prev, p_prev = alpha, p
+    t_new, y, v = fns["momentum"](x, alpha, alpha_prev, p, p_prev, t)
+    last_start, last_chunk = parts[-1]
     it = 0
     # `active` changes only at certificates, so the host reads it back only there.
     while it < cfg.iterations_per_pass and any_active:
-      t_new, y, v = self.momentum_fn(x, alpha, alpha_prev, p, p_prev, t)
-      a_new = self.step_fn(y, self._scores(v, chunks), keep, inv_l)
-      alpha, alpha_prev, p, p_prev, t, iters = self.accept_fn(
-          alpha, alpha_prev, p, p_prev, t, t_new, y, a_new, self._combine(a_new, chunks), active,
-          iters)
+      a_new = scores(v, fns["chunk_scores_step"], y, keep, inv_l)
+      acc = combine(a_new, parts[:-1])
+      (alpha, alpha_prev, p, p_prev, t, iters, t_new, y, v) = fns["chunk_combine_accept"](
+          a_new, backend.to_device(last_chunk), last_start, acc, x, alpha, alpha_prev, p, p_prev,
+          t, t_new, y, active, iters)
       it += 1
       if it % cfg.check_every == 0:
         keep, active, any_active = check(alpha, p, keep, active)
@@ -473,27 +495,16 @@ def _stream_layout(n: int, d: int, cfg: PGConfig):
   return chunk, -(-n // chunk)
 
 
-def _power_streamed(chunks, iterations: int, dtype: str) -> float:
-  """`power_iteration` over host chunks (one compiled call per chunk and step); ()."""
-  fn = backend.compile_fn(chunk_power)
+def _power_host(chunks, iterations: int, dtype: str) -> float:
+  """`power_iteration` on the host, chunk by chunk in `dtype` (A is there when streamed: 64
+  passes over it here instead of 64 transfers to the device); ()."""
   d = chunks[0].shape[1]
   v = (np.ones(d) + np.arange(d) / d).astype(dtype)
   v /= np.sqrt(np.sum(v * v))
-  zero_u, zero_s = np.zeros(d, dtype), np.zeros((), dtype)
   for _ in range(iterations):
-    u, _ = _power_pass(fn, chunks, v, zero_u, zero_s)
-    u = backend.to_numpy(u)
+    u = sum(c.T @ (c @ v) for c in chunks)
     v = (u / max(float(np.sqrt(np.sum(u * u))), 1e-30)).astype(dtype)
-  _, s = _power_pass(fn, chunks, v, zero_u, zero_s)
-  return float(backend.to_numpy(s)) / max(float(np.sum(v * v)), 1e-30)
-
-
-def _power_pass(fn, chunks, v, u, s):
-  v = backend.to_device(v)
-  u, s = backend.to_device(u), backend.to_device(s)
-  for chunk in chunks:
-    u, s = fn(backend.to_device(chunk), v, u, s)
-  return u, s
+  return float(sum(np.sum((c @ v) ** 2) for c in chunks)) / max(float(np.sum(v * v)), 1e-30)
 
 
 def _solve(a: np.ndarray, x: np.ndarray, cfg: PGConfig, strategy):
@@ -521,7 +532,7 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: PGConfig, strategy):
   norm_dev = backend.to_device(a_norm.astype(dt))
   if stream:  # A stays on the host: `a_dev` is its chunks, streamed by the program.
     a_dev = [a_c[s:s + chunk] for s in range(0, npad, chunk)]
-    lam = _power_streamed(a_dev, cfg.power_iterations, dt)
+    lam = _power_host(a_dev, cfg.power_iterations, dt)
     program = _StreamedProgram(cfg, npad, chunk)
   else:
     a_dev = backend.to_device(a_c)
