@@ -102,7 +102,7 @@ def test_known_geometry_and_dispatch():
 
 def test_streamed_points_match_resident(case):
   """device_bytes below the points (384 x 20 float32 = 30 KiB): A stays on the host and every
-  product with it is streamed in 2 chunks of 256 rows. 16 outside queries (the fixture's, twice
+  product with it is streamed in 2 chunks of 152 rows. 16 outside queries (the fixture's, twice
   as far from the centroid: fewer iterations) must come out as from the resident program (the
   fixture's shapes, compiled): the same work and the same intervals."""
   points = case["points"]

@@ -30,8 +30,9 @@ Memory: A stays on the device ((n, d) in the compute dtype) with a few (B, n) ar
 beyond `device_bytes` stay on the host in equal chunks (two fit `device_bytes`) and every product
 with A streams them, one compiled call per chunk, inside a host loop over the same iteration
 (`_StreamedProgram`; the power iteration for L runs on the host there): the same certificate
-and results, at a host round trip per chunk and product (so `auto` never picks it). Under a tf.distribute strategy the batch's queries are sharded
-across replicas (each holds A; streaming there raises a one-line error).
+and results, at a host round trip per chunk and product (so `auto` never picks it). Under a
+tf.distribute strategy the batch's queries are sharded across replicas (each holds A; streaming
+there raises a one-line error).
 """
 
 import collections
@@ -485,13 +486,13 @@ class _StreamedProgram:
 
 
 def _stream_layout(n: int, d: int, cfg: PGConfig):
-  """(chunk rows, chunks) for streaming: equal chunks, two of which fit device_bytes, at most
-  chunk_size rows, a multiple of 8 (128 from 128 rows)."""
-  rows = max(8, min(cfg.chunk_size, cfg.device_bytes // (2 * d * np.dtype(cfg.dtype).itemsize)))
+  """(chunk rows, chunks) for streaming: equal chunks of at most chunk_size rows, two of which
+  fit device_bytes (at least 8 rows), a multiple of 128 from 1,024 rows, else of 8."""
+  rows = min(cfg.chunk_size, cfg.device_bytes // (2 * d * np.dtype(cfg.dtype).itemsize))
+  grain = 128 if rows >= 1024 else 8
+  rows = max(grain, rows // grain * grain)
   k = -(-n // rows)
-  per = -(-n // k)
-  grain = 128 if per >= 128 else 8
-  chunk = -(-per // grain) * grain
+  chunk = -(-(-(-n // k)) // grain) * grain  # <= rows: rows is a multiple of grain.
   return chunk, -(-n // chunk)
 
 
