@@ -98,8 +98,39 @@ def test_known_geometry_and_dispatch():
   assert pg.resolve_method("auto", cube, {}) == "column_generation"
   with pytest.raises(ValueError, match="method must be one of"):
     hull.project_onto_hull(cube, queries, method="newton")
-  with pytest.raises(ValueError, match="device_bytes"):
-    hull.project_onto_hull(cube, queries, method="projected_gradient", device_bytes=8)
+
+
+def test_streamed_points_match_resident(case):
+  """device_bytes below the points (384 x 20 float32 = 30 KiB): A stays on the host and every
+  product with it is streamed in 2 chunks of 152 rows. 16 outside queries (the fixture's, twice
+  as far from the centroid: fewer iterations) must come out as from the resident program (the
+  fixture's shapes, compiled): the same work and the same intervals."""
+  points = case["points"]
+  mu = points.mean(0)
+  queries = (mu + 2 * (case["queries"][:BATCH] - mu)).astype(np.float32)
+  one, one_stats = pg.solve(points, queries, batch_size=BATCH)
+  before = pg.TRACES.copy()
+  res, stats = pg.solve(points, queries, batch_size=BATCH, device_bytes=2 * 160 * D * 4)
+  assert stats.streamed_chunks == 2 and one_stats.streamed_chunks == 0
+  # One compiled program per piece, reused by every chunk (the offset is a tensor).
+  for piece in ("chunk_scores", "chunk_scores_step", "chunk_combine", "chunk_combine_accept"):
+    assert pg.TRACES[piece] - before[piece] == 1, piece
+  assert pg.TRACES["fista_loop"] == before["fista_loop"]  # The resident program never ran.
+  assert np.all(one.outside) and one.iterations.min() > 0
+  np.testing.assert_array_equal(res.verdict, one.verdict)
+  np.testing.assert_array_equal(res.passes, one.passes)
+  # The iterates differ only by the summation order of alpha A across chunks.
+  np.testing.assert_allclose(res.iterations, one.iterations, rtol=0.05,
+                             atol=pg.PGConfig.check_every)
+  np.testing.assert_allclose(stats.screened_fraction, one_stats.screened_fraction, atol=0.02)
+  np.testing.assert_allclose(stats.lipschitz, one_stats.lipschitz, rtol=1e-5)
+  exact = [reference.min_norm_point(points.astype(np.float64), x.astype(np.float64))
+           for x in queries]
+  for i, e in enumerate(exact):  # Screening stays safe when streamed.
+    assert not stats.screened[i, e.support].any(), i
+  d_star = np.array([e.distance for e in exact])
+  assert np.all((res.lower_bound <= d_star * (1 + 1e-9)) & (d_star <= res.upper_bound * (1 + 1e-9)))
+  np.testing.assert_allclose(res.distance, one.distance, rtol=1e-4)
 
 
 def test_wendel_membership_matches_lp():
@@ -175,3 +206,51 @@ np.save({str(tmp_path / 'mirrored.npy')!r},
   # Each replica iterates its own queries; the same work per query as one device.
   np.testing.assert_array_equal(iterations, one.iterations)
   np.testing.assert_allclose(screened, stats.screened_fraction)
+
+
+# Outside queries (uniform points in 20-d: 300 are far from filling the cube) and two training
+# points: a few hundred iterations, so the 2-replica subprocess fits `make test`.
+_OUTSIDE = """
+import numpy as np
+rng = np.random.default_rng(11)
+points = rng.random((300, 20)).astype(np.float32)
+queries = np.concatenate([rng.random((14, 20)) * 1.5 - .25, points[:2]]).astype(np.float32)
+"""
+
+
+def test_mirrored_two_replicas_same_work_as_one_device(tmp_path):
+  """Two replicas of a MirroredStrategy (2 logical CPUs, a subprocess: the split must precede
+  TensorFlow's start) each iterate 8 of the 16 queries: the same passes, iterations, screening
+  and answers per query as one device; streaming under a strategy is refused in one line."""
+  code = _OUTSIDE + f"""
+from tfhull import distribute
+distribute.split_cpu(2)
+import tensorflow as tf
+from tfhull.hull import projected_gradient as pg
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+assert strategy.num_replicas_in_sync == 2
+res, stats = pg.solve(points, queries, batch_size=16, strategy=strategy)
+np.save({str(tmp_path / 'mirrored.npy')!r},
+        np.stack([res.distance, res.lower_bound, res.verdict, res.passes, res.iterations,
+                  res.nearest_index, stats.screened_fraction, np.full(16, stats.programs)]))
+try:
+  pg.solve(points, queries, batch_size=16, strategy=strategy, device_bytes=1024)
+  raise AssertionError("streaming under a strategy did not raise")
+except pg.DeviceMemoryError as e:
+  assert "strategy=None" in str(e) and "\\n" not in str(e), e
+"""
+  _run(code, {"KERAS_BACKEND": "tensorflow"})
+  exec(_OUTSIDE, ns := {})  # pylint: disable=exec-used
+  one, stats = pg.solve(ns["points"], ns["queries"], batch_size=16)
+  (distance, lower, verdict, passes, iterations, nearest, screened,
+   programs) = np.load(tmp_path / "mirrored.npy")
+  np.testing.assert_array_equal(verdict, one.verdict)
+  assert np.all(one.outside[:14]) and np.all(one.distance[14:] == 0)
+  np.testing.assert_array_equal(nearest, one.nearest_index)
+  np.testing.assert_array_equal(passes, one.passes)
+  np.testing.assert_array_equal(iterations, one.iterations)  # Each query's own iterations.
+  assert one.iterations[:14].min() > 0 and programs[0] == stats.programs
+  np.testing.assert_allclose(screened, stats.screened_fraction, atol=1e-9)
+  assert stats.screened_fraction[:14].mean() > 0.5
+  np.testing.assert_allclose(distance, one.distance, rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(lower, one.lower_bound, rtol=1e-6, atol=1e-7)

@@ -26,9 +26,13 @@ verdicts (`solver._Outputs.result`). So screening or float32 drift can cost iter
 wrong interval. A query the certificate does not settle gets another program call (a "pass"),
 with a halved gap target, up to max_passes.
 
-Memory: A stays on the device ((n, d) in the compute dtype) with a few (B, n) arrays; points
-beyond `device_bytes` raise a one-line error naming column generation (which streams them).
-Under a tf.distribute strategy the batch's queries are sharded across replicas (each holds A).
+Memory: A stays on the device ((n, d) in the compute dtype) with a few (B, n) arrays. Points
+beyond `device_bytes` stay on the host in equal chunks (two fit `device_bytes`) and every product
+with A streams them, one compiled call per chunk, inside a host loop over the same iteration
+(`_StreamedProgram`; the power iteration for L runs on the host there): the same certificate
+and results, at a host round trip per chunk and product (so `auto` never picks it). Under a
+tf.distribute strategy the batch's queries are sharded across replicas (each holds A; streaming
+there raises a one-line error).
 """
 
 import collections
@@ -85,6 +89,7 @@ class PGStats:
   screened: np.ndarray           # (q, n) bool, the points screened out at the end.
   lipschitz: float               # L of the normalised problem (power iteration).
   programs: int                  # Compiled-program calls (one per batch per pass).
+  streamed_chunks: int = 0       # Host chunks A was streamed in (0: A resident on the device).
 
 
 # Options only the projected-gradient method knows (dropped when "auto" picks the other).
@@ -125,6 +130,65 @@ def project_simplex(v, keep):
   return ops.where(keep, ops.maximum(v - theta, 0.0), ops.zeros_like(v))
 
 
+def drift(n: int, max_norm, dtype):
+  """Typical rounding error of A^T alpha over n rows of norm <= max_norm (screening slack)."""
+  u = 0.5 * float(np.finfo(keras.backend.standardize_dtype(dtype)).eps)
+  return ops.cast(math.sqrt(n) * u, dtype) * max_norm
+
+
+def certify(x, alpha, p, g, keep, active, a_norm, abs_tol2, target, slack, drift_, *,
+            screening: bool):
+  """The certificate at the iterate (alpha, p = alpha A) from its gradient scores g = (x - p) A^T
+  (B, N): done (B,) (gap <= target |r|^2 or |r|^2 <= abs_tol2) and keep (B, N) with the points
+  of active queries screened out (gap-safe rule, module docstring)."""
+  neg = ops.cast(-3.0e38, x.dtype)
+  r = x - p
+  gk = ops.where(keep, g, neg)
+  gmax = ops.max(gk, axis=1)
+  gap = gmax - ops.sum(alpha * ops.where(keep, g, ops.zeros_like(g)), axis=1)
+  r2 = ops.sum(r * r, axis=1)
+  done = ops.logical_or(gap <= target * r2, r2 <= abs_tol2)
+  if screening:
+    tol = slack * ops.sqrt(r2)
+    rho = ops.sqrt(2.0 * (ops.maximum(gap, 0.0) + 3.0 * tol)) + drift_
+    s = ops.argmax(gk, axis=1)
+    norm_s = ops.take(a_norm, s, axis=0)
+    drop = (gmax[:, None] - g) > (rho[:, None] * (a_norm[None, :] + norm_s[:, None])
+                                  + 2.0 * tol[:, None])
+    drop = ops.logical_and(drop, alpha <= 0)
+    keep = ops.logical_and(keep, ops.logical_not(ops.logical_and(drop, active[:, None])))
+  return done, keep
+
+
+def momentum(x, alpha, alpha_prev, p, p_prev, t):
+  """FISTA's extrapolation: t_new (B,), y (B, N), and v = y A - x (B, d) (the gradient of the
+  objective at y is v A^T)."""
+  t_new = 0.5 * (1.0 + ops.sqrt(1.0 + 4.0 * t * t))
+  beta = ((t - 1.0) / t_new)[:, None]
+  y = alpha + beta * (alpha - alpha_prev)
+  p_y = p + beta * (p - p_prev)
+  return t_new, y, p_y - x
+
+
+def gradient_step(y, grad, keep, inv_l):
+  """The projected step P(y - grad / L) over the kept points, (B, N)."""
+  return project_simplex(y - inv_l * grad, keep)
+
+
+def accept(alpha, alpha_prev, p, p_prev, t, t_new, y, a_new, p_new, active, iters):
+  """The active queries take the step (a_new, p_new = a_new A); momentum reset (gradient restart)
+  where <y - a_new, a_new - alpha> > 0."""
+  restart = ops.sum((y - a_new) * (a_new - alpha), axis=1) > 0
+  act = active[:, None]
+  alpha_prev = ops.where(act, ops.where(restart[:, None], a_new, alpha), alpha_prev)
+  p_prev = ops.where(act, ops.where(restart[:, None], p_new, p), p_prev)
+  alpha = ops.where(act, a_new, alpha)
+  p = ops.where(act, p_new, p)
+  t = ops.where(active, ops.where(restart, ops.ones_like(t), t_new), t)
+  iters = iters + ops.cast(active, "int32")
+  return alpha, alpha_prev, p, p_prev, t, iters
+
+
 def fista_loop(a, a_norm, x, alpha, keep, active, abs_tol2, target, inv_l, slack, *,
                max_iterations: int, check_every: int, screening: bool):
   """FISTA with gradient restart and periodic certificates/screening, one bounded while_loop.
@@ -140,68 +204,74 @@ def fista_loop(a, a_norm, x, alpha, keep, active, abs_tol2, target, inv_l, slack
     alpha (B, N), keep (B, N), active (B,) (still unsettled), iterations (B,) int32.
   """
   TRACES["fista_loop"] += 1
-  dtype = x.dtype
   at = ops.transpose(a)
-  neg = ops.cast(-3.0e38, dtype)
-  n = a.shape[0]
-  u = 0.5 * float(np.finfo(keras.backend.standardize_dtype(dtype)).eps)
-  drift = ops.cast(math.sqrt(n) * u, dtype) * ops.max(a_norm)  # Typical error of A^T alpha.
+  drift_ = drift(a.shape[0], ops.max(a_norm), x.dtype)
 
-  def certificate(alpha, p, keep):
-    r = x - p
-    g = ops.matmul(r, at)
-    gk = ops.where(keep, g, neg)
-    gmax = ops.max(gk, axis=1)
-    gap = gmax - ops.sum(alpha * ops.where(keep, g, ops.zeros_like(g)), axis=1)
-    r2 = ops.sum(r * r, axis=1)
-    done = ops.logical_or(gap <= target * r2, r2 <= abs_tol2)
-    if screening:
-      tol = slack * ops.sqrt(r2)
-      rho = ops.sqrt(2.0 * (ops.maximum(gap, 0.0) + 3.0 * tol)) + drift
-      s = ops.argmax(gk, axis=1)
-      norm_s = ops.take(a_norm, s, axis=0)
-      drop = (gmax[:, None] - g) > (rho[:, None] * (a_norm[None, :] + norm_s[:, None])
-                                    + 2.0 * tol[:, None])
-      drop = ops.logical_and(drop, alpha <= 0)
-      keep = ops.logical_and(keep, ops.logical_not(ops.logical_and(drop, active[:, None])))
-    return done, keep
+  def certificate(alpha, p, keep, active):
+    return certify(x, alpha, p, ops.matmul(x - p, at), keep, active, a_norm, abs_tol2, target,
+                   slack, drift_, screening=screening)
 
   def cond(it, alpha, alpha_prev, p, p_prev, t, keep, active, iters):
     return ops.logical_and(it < max_iterations, ops.any(active))
 
   def body(it, alpha, alpha_prev, p, p_prev, t, keep, active, iters):
-    t_new = 0.5 * (1.0 + ops.sqrt(1.0 + 4.0 * t * t))
-    beta = ((t - 1.0) / t_new)[:, None]
-    y = alpha + beta * (alpha - alpha_prev)
-    p_y = p + beta * (p - p_prev)
-    grad = ops.matmul(p_y - x, at)
-    a_new = project_simplex(y - inv_l * grad, keep)
-    p_new = ops.matmul(a_new, a)
-    restart = ops.sum((y - a_new) * (a_new - alpha), axis=1) > 0
-    act = active[:, None]
-    alpha_prev = ops.where(act, ops.where(restart[:, None], a_new, alpha), alpha_prev)
-    p_prev = ops.where(act, ops.where(restart[:, None], p_new, p), p_prev)
-    alpha = ops.where(act, a_new, alpha)
-    p = ops.where(act, p_new, p)
-    t = ops.where(active, ops.where(restart, ops.ones_like(t), t_new), t)
-    iters = iters + ops.cast(active, "int32")
+    t_new, y, v = momentum(x, alpha, alpha_prev, p, p_prev, t)
+    a_new = gradient_step(y, ops.matmul(v, at), keep, inv_l)
+    alpha, alpha_prev, p, p_prev, t, iters = accept(
+        alpha, alpha_prev, p, p_prev, t, t_new, y, a_new, ops.matmul(a_new, a), active, iters)
     it = it + 1
 
     def check():
-      done, new_keep = certificate(alpha, p, keep)
+      done, new_keep = certificate(alpha, p, keep, active)
       return ops.logical_and(active, ops.logical_not(done)), new_keep
     active, keep = ops.cond(it % check_every == 0, check, lambda: (active, keep))
     return it, alpha, alpha_prev, p, p_prev, t, keep, active, iters
 
   p = ops.matmul(alpha, a)
-  t = ops.ones(alpha.shape[:1], dtype)
+  t = ops.ones(alpha.shape[:1], x.dtype)
   iters = ops.zeros(alpha.shape[:1], "int32")
-  done, keep = certificate(alpha, p, keep)
+  done, keep = certificate(alpha, p, keep, active)
   active = ops.logical_and(active, ops.logical_not(done))
   out = ops.while_loop(cond, body, (ops.convert_to_tensor(0), alpha, alpha, p, p, t, keep,
                                     active, iters))
   _, alpha, _, _, _, _, keep, active, iters = out
   return alpha, keep, active, iters
+
+
+def _scores_into(v, chunk, start, out):
+  return ops.slice_update(out, (0, start), ops.matmul(v, ops.transpose(chunk)))
+
+
+def _combine_add(w, chunk, start, acc):
+  return acc + ops.matmul(ops.slice(w, (0, start), (w.shape[0], chunk.shape[0])), chunk)
+
+
+def chunk_scores(v, chunk, start, out):
+  """out (B, N) with columns [start, start + c) set to v chunk^T: v (B, d), chunk (c, d)."""
+  TRACES["chunk_scores"] += 1
+  return _scores_into(v, chunk, start, out)
+
+
+def chunk_scores_step(v, chunk, start, out, y, keep, inv_l):
+  """The last chunk's scores, then the projected step on the full gradient: a_new (B, N)."""
+  TRACES["chunk_scores_step"] += 1
+  return gradient_step(y, _scores_into(v, chunk, start, out), keep, inv_l)
+
+
+def chunk_combine(w, chunk, start, acc):
+  """acc + w[:, start:start + c] chunk: w (B, N), chunk (c, d), acc (B, d)."""
+  TRACES["chunk_combine"] += 1
+  return _combine_add(w, chunk, start, acc)
+
+
+def chunk_combine_accept(a_new, chunk, start, acc, x, alpha, alpha_prev, p, p_prev, t, t_new, y,
+                         active, iters):
+  """The last chunk of p_new = a_new A, `accept`, and the next iteration's `momentum`:
+  (alpha, alpha_prev, p, p_prev, t, iters, t_new, y, v)."""
+  TRACES["chunk_combine_accept"] += 1
+  state = accept(alpha, alpha_prev, p, p_prev, t, t_new, y, a_new,
+                 _combine_add(a_new, chunk, start, acc), active, iters)
+  return state + momentum(x, *state[:5])
 
 
 def device_kind() -> str:
@@ -275,10 +345,10 @@ def solve(points, queries, *, strategy=None, **kwargs):
     raise ValueError(f"queries have {x.shape[1]} dimensions but points have {a.shape[1]}; "
                      "use the same space (and flattening) for both")
   need = _padded(a.shape[0]) * a.shape[1] * np.dtype(cfg.dtype).itemsize
-  if need > cfg.device_bytes:
-    raise DeviceMemoryError(f"method='projected_gradient' keeps the points on the device ({need:,}"
-                            f" bytes > device_bytes={cfg.device_bytes:,}); use "
-                            "method='column_generation' (streams them) or raise device_bytes")
+  if need > cfg.device_bytes and strategy is not None:
+    raise DeviceMemoryError(f"method='projected_gradient' streams points beyond device_bytes "
+                            f"({need:,} > {cfg.device_bytes:,}) only without a strategy; use "
+                            "method='column_generation', strategy=None or a larger device_bytes")
   with backend.full_precision_matmuls():
     res, stats = _solve(a, x, cfg, strategy)
   c = res.counts()
@@ -344,6 +414,102 @@ class _Program:
     return tuple(np.concatenate([backend.to_numpy(t) for t in o], axis=0) for o in outs)
 
 
+class _StreamedProgram:
+  """`fista_loop`'s iteration with A streamed from the host (points beyond `device_bytes`).
+
+  The (B, N) weights stay on the device; A is a list of K equal host chunks (c, d). Each product
+  with A (the gradient scores, p = alpha A, the certificate) is a host loop over the chunks, one
+  compiled call per chunk (one program per shape: the offset is a tensor); the rest of the
+  iteration (`momentum`, `gradient_step`, `accept`, `certify`, as in the resident loop) rides
+  with the last chunk's call, so an iteration is 2K calls. The iterates differ from the resident
+  loop's only by the summation order of alpha A across chunks.
+  """
+
+  def __init__(self, cfg: PGConfig, npad: int, chunk: int):
+    self.cfg = cfg
+    self.npad = npad
+    self.starts = [backend.to_device(np.int32(s)) for s in range(0, npad, chunk)]
+    self.fns = {f.__name__: backend.compile_fn(f) for f in (
+        chunk_scores, chunk_scores_step, chunk_combine, chunk_combine_accept, momentum)}
+    self.certify_fn = backend.compile_fn(certify, screening=cfg.screening)
+    self.calls = 0
+
+  def __call__(self, chunks, a_norm, x, alpha, keep, active, abs_tol2, target, inv_l, slack):
+    """As `fista_loop(a, ...)` with a the host chunks stacked: (alpha, keep, active, iters)."""
+    self.calls += 1
+    cfg, fns, dt = self.cfg, self.fns, self.cfg.dtype
+    b, d = x.shape
+    zeros_n = backend.to_device(np.zeros((b, self.npad), dt))
+    zeros_d = backend.to_device(np.zeros((b, d), dt))
+    parts = list(zip(self.starts, chunks))
+    drift_ = backend.to_device(np.asarray(backend.to_numpy(
+        drift(self.npad, ops.max(a_norm), dt)), dt))
+
+    def scores(v, last_fn=None, *last_args):
+      out = zeros_n
+      for start, chunk in parts[:-1]:
+        out = fns["chunk_scores"](v, backend.to_device(chunk), start, out)
+      start, chunk = parts[-1]
+      if last_fn is None:
+        return fns["chunk_scores"](v, backend.to_device(chunk), start, out)
+      return last_fn(v, backend.to_device(chunk), start, out, *last_args)
+
+    def combine(w, parts_=parts):
+      acc = zeros_d
+      for start, chunk in parts_:
+        acc = fns["chunk_combine"](w, backend.to_device(chunk), start, acc)
+      return acc
+
+    def check(alpha, p, keep, active):
+      done, keep = self.certify_fn(x, alpha, p, scores(ops.subtract(x, p)), keep, active,
+                                   a_norm, abs_tol2, target, slack, drift_)
+      active = ops.logical_and(active, ops.logical_not(done))
+      return keep, active, bool(backend.to_numpy(ops.any(active)))
+
+    p = combine(alpha)
+    t = backend.to_device(np.ones((b,), dt))
+    iters = backend.to_device(np.zeros((b,), np.int32))
+    keep, active, any_active = check(alpha, p, keep, active)
+    alpha_prev, p_prev = alpha, p
+    t_new, y, v = fns["momentum"](x, alpha, alpha_prev, p, p_prev, t)
+    last_start, last_chunk = parts[-1]
+    it = 0
+    # `active` changes only at certificates, so the host reads it back only there.
+    while it < cfg.iterations_per_pass and any_active:
+      a_new = scores(v, fns["chunk_scores_step"], y, keep, inv_l)
+      acc = combine(a_new, parts[:-1])
+      (alpha, alpha_prev, p, p_prev, t, iters, t_new, y, v) = fns["chunk_combine_accept"](
+          a_new, backend.to_device(last_chunk), last_start, acc, x, alpha, alpha_prev, p, p_prev,
+          t, t_new, y, active, iters)
+      it += 1
+      if it % cfg.check_every == 0:
+        keep, active, any_active = check(alpha, p, keep, active)
+    return alpha, keep, active, iters
+
+
+def _stream_layout(n: int, d: int, cfg: PGConfig):
+  """(chunk rows, chunks) for streaming: equal chunks of at most chunk_size rows, two of which
+  fit device_bytes (at least 8 rows), a multiple of 128 from 1,024 rows, else of 8."""
+  rows = min(cfg.chunk_size, cfg.device_bytes // (2 * d * np.dtype(cfg.dtype).itemsize))
+  grain = 128 if rows >= 1024 else 8
+  rows = max(grain, rows // grain * grain)
+  k = -(-n // rows)
+  chunk = -(-(-(-n // k)) // grain) * grain  # <= rows: rows is a multiple of grain.
+  return chunk, -(-n // chunk)
+
+
+def _power_host(chunks, iterations: int, dtype: str) -> float:
+  """`power_iteration` on the host, chunk by chunk in `dtype` (A is there when streamed: 64
+  passes over it here instead of 64 transfers to the device); ()."""
+  d = chunks[0].shape[1]
+  v = (np.ones(d) + np.arange(d) / d).astype(dtype)
+  v /= np.sqrt(np.sum(v * v))
+  for _ in range(iterations):
+    u = sum(c.T @ (c @ v) for c in chunks)
+    v = (u / max(float(np.sqrt(np.sum(u * u))), 1e-30)).astype(dtype)
+  return float(sum(np.sum((c @ v) ** 2) for c in chunks)) / max(float(np.sum(v * v)), 1e-30)
+
+
 def _solve(a: np.ndarray, x: np.ndarray, cfg: PGConfig, strategy):
   n, d = a.shape
   q = x.shape[0]
@@ -351,7 +517,12 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: PGConfig, strategy):
   mu = a.mean(axis=0, dtype=np.float64)
   e = solver._scale_exponent(a, mu, x, dt)  # pylint: disable=protected-access
   view = solver._Centred(a, mu, e)  # pylint: disable=protected-access
-  npad = _padded(n)
+  stream = _padded(n) * d * np.dtype(dt).itemsize > cfg.device_bytes
+  if stream:
+    chunk, n_chunks = _stream_layout(n, d, cfg)
+    npad = chunk * n_chunks
+  else:
+    npad = _padded(n)
   a_c = np.zeros((npad, d), dtype=dt)
   for s in range(0, n, 65536):
     a_c[s:min(s + 65536, n)] = view[s:s + 65536]
@@ -361,15 +532,20 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: PGConfig, strategy):
   if cfg.abs_tol is not None:
     cfg = dataclasses.replace(cfg, abs_tol=float(np.ldexp(cfg.abs_tol, -e)))
   pricer = pricing.Pricer(a_c[:n], cfg, min(cfg.certify_candidates, n), strategy)
-  a_dev = backend.to_device(a_c)
   norm_dev = backend.to_device(a_norm.astype(dt))
-  lam = float(backend.to_numpy(backend.compile_fn(power_iteration,
-                                                  iterations=cfg.power_iterations)(
-                                                      a_dev, backend.to_device(valid))))
+  if stream:  # A stays on the host: `a_dev` is its chunks, streamed by the program.
+    a_dev = [a_c[s:s + chunk] for s in range(0, npad, chunk)]
+    lam = _power_host(a_dev, cfg.power_iterations, dt)
+    program = _StreamedProgram(cfg, npad, chunk)
+  else:
+    a_dev = backend.to_device(a_c)
+    lam = float(backend.to_numpy(backend.compile_fn(power_iteration,
+                                                    iterations=cfg.power_iterations)(
+                                                        a_dev, backend.to_device(valid))))
+    program = _Program(cfg, strategy)
   fro = float((a_norm ** 2).sum())
   lip = min(max(1.05 * lam, 1e-30), fro)  # Power iteration underestimates; |A|_F^2 >= L.
   inv_l = backend.to_device(np.asarray(1.0 / lip, dt))
-  program = _Program(cfg, strategy)
   reps = strategy.num_replicas_in_sync if strategy is not None else 1
   b = max(1, min(cfg.batch_size, q))
   b = -(-b // reps) * reps
@@ -394,7 +570,8 @@ def _solve(a: np.ndarray, x: np.ndarray, cfg: PGConfig, strategy):
     p["slots"] = np.pad(p["slots"], ((0, 0), (0, pad)), constant_values=-1)
   result = out.result(mu, e, cfg.rel_tol)
   return result, PGStats(screened_fraction=screened.mean(1) if n else np.zeros(q),
-                         screened=screened, lipschitz=lip, programs=program.calls)
+                         screened=screened, lipschitz=lip, programs=program.calls,
+                         streamed_chunks=len(a_dev) if stream else 0)
 
 
 def _solve_batch(view, xc, real, a_dev, norm_dev, valid, pricer, program, inv_l, cfg,
