@@ -287,24 +287,21 @@ def device_kind() -> str:
 
 
 # Below this dimension `auto` never picks projected gradient (64-d: no convergence measured).
-MIN_PG_DIM = 256
 
 
 def choose_method(n: int, d: int, dtype: str = "float32", device_bytes: int = 4 << 30,
                   kind: Optional[str] = None) -> str:
   """The method `method="auto"` runs (docs/solver-methods.md has the measurements behind it).
 
-  Projected gradient only on a TPU, only when A fits `device_bytes`, and only from d >=
-  MIN_PG_DIM: there the host round trips between column generation's passes are the cost
-  (assumed, not measured here). Everywhere else column generation: on CPU it needs far fewer
-  GEMMs and less CPU time at every size benchmarked (measured), on GPU the GEMM counts are the
-  same (device-independent), and at d = 64 projected gradient did not converge in 18,000
-  iterations (measured; iteration counts do not depend on the device).
+  Projected gradient only where a measurement shows it winning, which so far is nowhere:
+  column generation needs far fewer GEMMs and less CPU time at every size benchmarked (d = 784
+  and 64, n = 2k to 60k), and projected gradient did not settle most queries at d = 784,
+  n = 10,000 (6 of 8 stalled above rel_tol in float32) nor at d = 64 (iteration counts and
+  float32 stalls do not depend on the device). A TPU measurement (`benchmarks/gpu_check.sh
+  --methods=...` under JAX) that reverses this would add its (kind, d, n) range here.
   """
-  kind = kind or device_kind()
-  fits = n * d * np.dtype(dtype).itemsize <= device_bytes
-  pg = kind == "tpu" and fits and d >= MIN_PG_DIM
-  return "projected_gradient" if pg else "column_generation"
+  del n, d, dtype, device_bytes, kind  # No measured range where projected gradient wins yet.
+  return "column_generation"
 
 
 def resolve_method(method: str, points, kwargs: dict) -> str:
