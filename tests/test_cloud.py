@@ -346,8 +346,9 @@ import numpy as np, tensorflow as tf
 from tfhull import artifacts, attacks, training
 from tfhull.attacks import gradient
 from tfhull.data import sources
-from tfhull.hull import pricing, project_onto_hull, solver
-work = {"pricing_passes": 0, "priced_rows": 0, "candidates": 0}  # This process's pricing work.
+from tfhull.hull import per_class_distances, pricing, project_onto_hull, solver
+work = {"pricing_passes": 0, "priced_rows": 0, "candidates": 0,  # This process's pricing work,
+        "class_pricing_passes": 0, "class_priced_rows": 0}      # one hull's and per class.
 _price = pricing.Pricer.__call__
 def counting(self, w, nearest, groups=None):
   vals, idx = _price(self, w, nearest, groups)
@@ -356,6 +357,12 @@ def counting(self, w, nearest, groups=None):
   work["candidates"] += int((idx >= 0).sum())
   return vals, idx
 pricing.Pricer.__call__ = counting
+_price_classes = pricing.ClassPricer.__call__
+def counting_classes(self, w, nearest, groups=None):
+  work["class_pricing_passes"] += 1
+  work["class_priced_rows"] += len(w)
+  return _price_classes(self, w, nearest, groups)
+pricing.ClassPricer.__call__ = counting_classes
 strategy = (tf.distribute.MultiWorkerMirroredStrategy() if MULTI
             else tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
 measure = strategy if MULTI else None
@@ -373,9 +380,13 @@ def build(out):
   adv = suite.records["x_adv"].reshape(48, -1)  # PGD, then CW-L2 (each replica its batch).
   res = project_onto_hull(ds.x_train_flat, np.concatenate([ds.x_test_flat, adv]),
                           batch_size=8, strategy=measure, progress=False)
+  pc = per_class_distances(ds.x_train_flat, ds.y_train, ds.x_test_flat[:8], ds.y_test[:8],
+                           num_classes=10, batch_size=2, strategy=measure, progress=False)
   np.savez(os.path.join(out, "numbers.npz"), kernel=model.get_layer("logits").get_weights()[0],
            adv=adv, success=suite.records["success"], distance=res.distance, lower_bound=res.lower_bound, verdict=res.verdict,
-           passes=res.passes, iterations=res.iterations, support=res.support)
+           passes=res.passes, iterations=res.iterations, support=res.support,
+           class_upper=pc.upper_bound, class_lower=pc.lower_bound, class_verdict=pc.verdict,
+           class_passes=pc.passes)
   return {"writer": cluster.task_name()}
 
 art = artifacts.run("cluster", "1", "Numbers", {}, {}, sys.argv[1], build)
@@ -437,6 +448,8 @@ def test_two_process_cluster_trains_attacks_and_measures_like_one_process(tmp_pa
   assert (ref["verdict"] == 2).any() and ref["passes"].max() > 1  # Real solves, some outside.
   assert ref["success"][24:].any()  # CW-L2 found adversarials.
   # The work is split, not repeated: each worker priced a share, together one process's.
-  for key in ("pricing_passes", "priced_rows", "candidates"):
+  assert (ref["class_verdict"] == 2).any()  # Per-class hulls, one solve: shared the same way.
+  for key in ("pricing_passes", "priced_rows", "candidates", "class_pricing_passes",
+              "class_priced_rows"):
     assert 0 < min(r[key] for r in results) < one[key], (key, results, one)
     assert sum(r[key] for r in results) == one[key], (key, results, one)

@@ -46,5 +46,5 @@ def test_per_class_phase_shows_each_class(capsys):
   err = capsys.readouterr().err
   # One solve for all (query, class) pairs: one bar, with its batches and passes.
   assert "3 class hulls (n=300, d=10, query x class)" in err
-  assert "batch 1/1 pass 2/40" in err
+  assert "60/60" in err and "batch 1/1 outside 60 unconverged 0" in err  # 20 queries x 3.
   assert pc.verdict.shape == (20, 3) and pc.converged.all()

@@ -74,7 +74,7 @@ def per_class_distances(points, labels, queries, query_labels, *,
     ub, lb = res["upper_bound"].reshape(q, c), res["lower_bound"].reshape(q, c)
     verdict = res["verdict"].reshape(q, c).astype(np.int8)
     converged, passes = res["converged"].reshape(q, c), res["passes"].reshape(q, c)
-  else:  # A tf.distribute strategy, or projected gradient: one solve per class.
+  else:  # Projected gradient: one solve per class.
     ub, lb = np.zeros((q, c)), np.zeros((q, c))
     verdict = np.zeros((q, c), np.int8)
     converged, passes = np.zeros((q, c), bool), np.zeros((q, c), np.int64)
@@ -97,9 +97,8 @@ def per_class_distances(points, labels, queries, query_labels, *,
 
 
 def _one_solve(points: np.ndarray, solver_kwargs: dict) -> bool:
-  """Whether the per-class hulls run as one column-generation solve (one device, no strategy)."""
-  if solver_kwargs.get("strategy") is not None:
-    return False
+  """Whether the per-class hulls run as one column-generation solve (else: projected gradient,
+  one solve per class)."""
   method = solver_kwargs.get("method", "column_generation")
   if method == "column_generation":
     return True

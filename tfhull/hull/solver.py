@@ -276,23 +276,28 @@ def project_onto_hull(points, queries, *, rel_tol: float = 1e-4, abs_tol: Option
   return res
 
 
-def project_onto_class_hulls(points, queries, classes: ClassRows, **kwargs) -> dict:
+def project_onto_class_hulls(points, queries, classes: ClassRows, *, strategy=None,
+                             **kwargs) -> dict:
   """Distances of queries to several class hulls in one solve (`classes.per_class_distances`).
 
   Row r of the result is query classes.row_query[r] against the hull of the points labelled
   classes.row_class[r]. Each pass prices every row against its own class's points in one
   batched GEMM. kwargs: `SolverConfig` fields (`method` may only resolve to column generation).
+  Under a multi-worker strategy the batches (whole queries) are shared between the workers, as
+  in `project_onto_hull`; each worker prices on its default device (the class pricer is not
+  sharded over local replicas: pricing is a small share of a per-class solve).
 
   Returns:
     dict of (P,) numpy arrays: upper_bound, lower_bound, abs_tol, nearest_distance, verdict,
     converged, passes, iterations.
   """
-  kwargs = {k: v for k, v in kwargs.items() if k not in ("method", "strategy")}
+  kwargs = {k: v for k, v in kwargs.items() if k != "method"}
   from tfhull.hull import projected_gradient  # pylint: disable=g-import-not-at-top
   kwargs = {k: v for k, v in kwargs.items() if k not in projected_gradient.PG_ONLY}
   cfg, a, x = _inputs(points, queries, kwargs)
+  backend.check_strategy(strategy)
   with backend.full_precision_matmuls():
-    res = _solve(a, x, cfg, None, classes)
+    res = _solve(a, x, cfg, strategy, classes)
   _report_unconverged({"unconverged": int(np.sum(~res["converged"])),
                        "outside": int(np.sum(res["verdict"] == OUTSIDE)),
                        "inside": int(np.sum(res["verdict"] == INSIDE)),
