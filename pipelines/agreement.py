@@ -67,12 +67,20 @@ def settings() -> dict:
 
 
 def study_configs(base, specs, seeds) -> list:
-  """[(name, StudyConfig)] of every model, each checked for the targets before any runs."""
+  """[(name, StudyConfig)] of every model, each checked for the targets before any runs; the
+  same model listed twice (the same spec, however written, with the same seed) is refused."""
   from tfhull import study  # pylint: disable=import-outside-toplevel
+  from tfhull.models import registry  # pylint: disable=import-outside-toplevel
   from tfhull.study import seeds as seeds_lib  # pylint: disable=import-outside-toplevel
-  out = []
+  out, seen = [], {}
   for spec in specs:
     for s in seeds:
+      name, kwargs = registry.parse_spec(spec)
+      key = (name, tuple(sorted(kwargs.items())), s)
+      if key in seen:
+        raise UserError(f"--agreement_models/--agreement_seeds: {seen[key]!r} and {spec!r} with "
+                        f"seed {s} are the same model; list each model once")
+      seen[key] = spec
       cfg = seeds_lib.seeded(dataclasses.replace(
           base, train=dataclasses.replace(base.train, model=spec)), s)
       if HULL not in study.build(cfg).nodes:
@@ -165,7 +173,10 @@ def write_page(res: dict, names, opts: dict, out_dir: str, page: dict) -> dict:
   from tfhull.analysis import agreement as ag  # pylint: disable=import-outside-toplevel
   from tfhull.report import html  # pylint: disable=import-outside-toplevel
   text = ag.headline(res["inside"][1:], res["tests"][:1] + res["rays"][-1:])
-  s = html.Section("agreement", f"Agreement of {len(names)} interpolating models",
+  # "Interpolating" only when every model classifies every training image correctly.
+  interpolating = all(a >= 1.0 for a in res["train_accuracy"])
+  kind = "interpolating models" if interpolating else "models (not all interpolating)"
+  s = html.Section("agreement", f"Agreement of {len(names)} {kind}",
                    "Mixtures are convex combinations of training images (inside the training "
                    "hull by construction); test images are binned by their pixel-space ratio of "
                    "hull distance to nearest-neighbour distance; ray points go from each test "
@@ -176,13 +187,20 @@ def write_page(res: dict, names, opts: dict, out_dir: str, page: dict) -> dict:
            f"{100 * a.disagreement.low:.1f}-{100 * a.disagreement.high:.1f}%",
            f"{100 * a.pairwise.estimate:.1f}%")
           for a in res["inside"] + res["tests"] + res["rays"]]
-  s.tables.append(html.Table("Disagreement by region", ("points", "count", "disagreement",
-                                                        "95% interval", "mean pairwise"),
-                             rows, name="agreement"))
+  regions = res["inside"] + res["tests"] + res["rays"]
+  s.tables.append(html.Table(
+      "Disagreement by region", ("points", "count", "disagreement", "95% interval",
+                                 "mean pairwise"), rows, name="agreement",
+      csv_header=("region", "points", "disagreement", "low", "high", "pairwise"),
+      csv_rows=[(a.region, a.points, a.disagreement.estimate, a.disagreement.low,
+                 a.disagreement.high, a.pairwise.estimate) for a in regions]))
   s.tables.append(html.Table("The models", ("model", "train accuracy", "test accuracy"),
                              [(n, f"{a:.4f}", f"{b:.4f}") for n, a, b in zip(
                                  names, res["train_accuracy"], res["test_accuracy"])],
-                             name="models"))
+                             name="models", csv_header=("model", "train_accuracy",
+                                                        "test_accuracy"),
+                             csv_rows=list(zip(names, res["train_accuracy"],
+                                               res["test_accuracy"]))))
   s.plots.append(figure(res, opts["ray_t"]))
   metrics = {"models": list(names), "train_accuracy": res["train_accuracy"],
              "test_accuracy": res["test_accuracy"],
@@ -192,7 +210,9 @@ def write_page(res: dict, names, opts: dict, out_dir: str, page: dict) -> dict:
       for a in res["inside"][1:] + res["tests"][:1] + res["rays"][-1:]],
                   metrics=metrics, summary=text, intro=(
                       "This page measures how often several models, each trained to classify "
-                      "every training image correctly, disagree on points inside the convex hull "
+                      "every training image correctly"
+                      + ("" if interpolating else " (not all of them reached it: see the models "
+                         "table)") + ", disagree on points inside the convex hull "
                       "of the training images (convex combinations of them) and outside it (the "
                       "test images and points along rays beyond them)."), **page)
   return {"headline_text": text, "models": len(names),

@@ -168,8 +168,10 @@ def e2e(tmp_path_factory):
   mp.setattr(artifacts, "_build", counting)
   try:
     runs = {"first": _run_pipeline(root, f"{SPEC_A}|{SPEC_B}", built),
-            "again": _run_pipeline(root, f"{SPEC_A}|{SPEC_B}", built),
-            "twice": _run_pipeline(root, f"{SPEC_A}|{SPEC_A}", built)}
+            "again": _run_pipeline(root, f"{SPEC_A}|{SPEC_B}", built)}
+    with pytest.raises(UserError) as err:  # The same model, written two ways: refused.
+      _run_pipeline(root, f"{SPEC_A}|mlp:depth=1,width=32", built)
+    runs["twice"] = (err.value, collections.Counter(built))
     before = {s: sorted(os.listdir(os.path.join(root, s))) for s in os.listdir(root)}
     with pytest.raises(UserError) as err:  # Two classes: no mixed-class mixture of 3 images.
       _run_pipeline(root, f"{SPEC_A}|{SPEC_B}", built, "--classes=3,8")
@@ -215,10 +217,14 @@ def test_e2e_table_counts_and_intervals(e2e):
             **{f"ray t = {t:g}": TEST for t in RAY_T}}
   with open(art.path("agreement.csv"), encoding="utf-8") as f:
     rows = list(csv.DictReader(f))
-  assert {r["points"]: int(r["count"]) for r in rows} == expect  # One row per point set.
+  assert {r["region"]: int(r["points"]) for r in rows} == expect  # One row per point set.
   assert len(rows) == len(expect)
   regions = _regions(art)
   assert {k: r["points"] for k, r in regions.items()} == expect
+  for r in rows:  # Full-precision numbers in the CSV, the same as metrics.json's.
+    iv = regions[r["region"]]["disagreement"]
+    assert [float(r[k]) for k in ("disagreement", "low", "high")] == pytest.approx(
+        [iv["estimate"], iv["low"], iv["high"]], rel=1e-12)
   for r in regions.values():
     assert r["models"] == 2
     for iv in (r["disagreement"], r["pairwise"]):
@@ -258,15 +264,19 @@ def test_e2e_disagreement_is_the_models_own(e2e):
   assert regions["training images"]["disagreement"]["high"] == 0
 
 
-def test_e2e_one_model_listed_twice_never_disagrees(e2e):
+def test_e2e_one_model_listed_twice_is_refused_before_any_work(e2e):
   _, runs = e2e
-  art, built = runs["twice"]
-  assert built == {"agreement": 1}, built  # Its model, data and hull: all from the first run.
-  first = runs["first"][0].metadata["inputs"]
-  inputs = art.metadata["inputs"]
-  assert inputs["model00"]["uri"] == inputs["model01"]["uri"] == first["model00"]["uri"]
-  for name, r in _regions(art).items():
-    assert r["disagreement"]["high"] == 0 and r["pairwise"]["high"] == 0, name
+  err, built = runs["twice"]
+  assert "are the same model; list each model once" in str(err) and "\n" not in str(err)
+  assert built == {}, built
+
+
+def test_e2e_page_calls_the_models_interpolating_only_when_they_are(e2e):
+  art, _ = e2e[1]["first"]
+  with open(art.path("report.html"), encoding="utf-8") as f:
+    page = f.read()
+  assert "Agreement of 2 interpolating models" in page  # Both reach 100 % (asserted below).
+  assert "not all interpolating" not in page
 
 
 def test_e2e_too_few_classes_for_the_mixtures_fail_before_training(e2e):
