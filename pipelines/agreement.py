@@ -38,7 +38,7 @@ BINS = flags.DEFINE_list("agreement_ratio_bins", ["0", "0.5", "0.6", "0.7", "0.8
                          "Edges of the test images' d_hull/d_NN bins (pixel space).")
 RAY_T = flags.DEFINE_list("agreement_ray_t", ["0", "0.5", "1", "1.5", "2", "3"], "Values of t "
                           "on the rays p + t (x - p) (0: hull projection, 1: the test image).")
-VERSION = "1"
+VERSION = "2"  # 2: full-precision CSVs, the interpolating title only when true.
 SPACE = "pixel"
 HULL = f"hull/{SPACE}/test"
 
