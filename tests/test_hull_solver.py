@@ -451,3 +451,22 @@ def test_new_shapes_do_not_warn_about_retracing(caplog):
       np.testing.assert_array_equal(backend.to_numpy(fn(np.ones((q, 2), np.float32), rows)),
                                     np.ones((q, 2)))
   assert not [r for r in caplog.records if "retracing" in r.getMessage()]
+
+
+def test_ten_class_hulls_in_one_solve_equal_ten_separate_solves():
+  """Issue 12: ten per-class hulls in one solve (one pricing call per pass for all classes)
+  give the verdicts, distance intervals and passes of ten separate solves."""
+  rng = np.random.default_rng(10)
+  labels = np.repeat(np.arange(10), 30)
+  points = rng.standard_normal((300, 8)) + 3.0 * np.eye(10, 8)[labels]
+  inside = points[labels == 4][:5].mean(0)  # Inside class 4's hull, outside the others'.
+  queries = np.concatenate([3 * rng.standard_normal((7, 8)), inside[None]])
+  pc = hull.per_class_distances(points, labels, queries, np.arange(8) % 10, progress=False)
+  for c in range(10):
+    one = hull.project_onto_hull(points[labels == c], queries, progress=False)
+    np.testing.assert_array_equal(pc.verdict[:, c], one.verdict)
+    np.testing.assert_allclose(pc.upper_bound[:, c], one.upper_bound, rtol=2e-4, atol=1e-6)
+    assert np.all(pc.lower_bound[:, c] <= one.upper_bound * (1 + 1e-9))
+    assert np.all(one.lower_bound <= pc.upper_bound[:, c] * (1 + 1e-9))
+    assert np.abs(pc.passes[:, c] - one.passes).max() <= 1
+  assert pc.verdict[7, 4] == solver.INSIDE and (pc.verdict == solver.OUTSIDE).sum() >= 70
