@@ -50,8 +50,8 @@ def define_flags() -> None:
   flags.DEFINE_enum("hull_method", "column_generation",
                     ["column_generation", "projected_gradient", "auto"],
                     "Hull solver: column generation (fastest measured on CPU), projected "
-                    "gradient (FISTA in one XLA program per batch) or auto (projected gradient "
-                    "on TPUs when the points fit device memory; docs/solver-methods.md).")
+                    "gradient (FISTA in one XLA program per batch) or auto (the method measured "
+                    "fastest: column generation so far; docs/solver-methods.md).")
   flags.DEFINE_float("hull_alias_tol", 0.05, "A flip split whose points lie within this "
                      "fraction of each row's perturbation of its adversarial split's points is "
                      "not solved again: it shares that split's results, its certified bounds "
