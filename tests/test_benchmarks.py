@@ -18,6 +18,16 @@ except ImportError:  # Bare `pytest` with an editable install older than benchma
 from benchmarks import scale  # pylint: disable=g-import-not-at-top
 
 
+def _quick_json(module: str, timeout: int) -> dict:
+  """The JSON report of `python -m benchmarks.MODULE --quick --json` (exit status 0 asserted)."""
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+  proc = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", "--quick", "--json"],
+                        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+                        check=False)
+  assert proc.returncode == 0, proc.stderr[-4000:]
+  return json.loads(proc.stdout)
+
+
 def test_structured_images_shape_range_and_determinism():
   x, y = hull_solver.structured_images(50, seed=3)
   assert x.shape == (50, 784) and x.dtype == np.float32 and y.shape == (50,)
@@ -43,12 +53,7 @@ def test_fit_slope():
 @pytest.mark.slow  # make test-all; keeps make test under 20 minutes on 2 cores.
 def test_quick_benchmark_json():
   pytest.importorskip("cvxpy")
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  proc = subprocess.run([sys.executable, "-m", "benchmarks.hull_solver", "--quick", "--json"],
-                        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
-                        check=False)
-  assert proc.returncode == 0, proc.stderr[-4000:]
-  report = json.loads(proc.stdout)
+  report = _quick_json("hull_solver", timeout=900)
   assert {"config", "machine", "cases", "scaling", "targets", "total_wall_s"} <= set(report)
   i12 = report["issue12"]
   assert i12["d784"]["pricing_pass_s"] > 0 and i12["d784_baseline"]["ms_per_query"] > 0
@@ -89,12 +94,7 @@ def test_quick_benchmark_json():
 
 @pytest.mark.slow  # make test-all; keeps make test under 20 minutes on 2 cores.
 def test_quick_attack_benchmark_json():
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  proc = subprocess.run([sys.executable, "-m", "benchmarks.attacks", "--quick", "--json"],
-                        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-                        check=False)
-  assert proc.returncode == 0, proc.stderr[-4000:]
-  report = json.loads(proc.stdout)
+  report = _quick_json("attacks", timeout=300)
   pgd, cw = report["cases"]
   assert pgd["case"] == "pgd20_linf_eps0.1" and cw["case"] == "cw_l2_5x200"
   for method in ("tfhull", "tfhull_xla", "cleverhans_per_batch"):
@@ -134,12 +134,7 @@ def test_scale_projection_multiplies_rates_by_the_full_config():
 
 @pytest.mark.slow  # About 100 s of CPU (TensorFlow, a ResNet-8 and three hull compilations).
 def test_quick_scale_benchmark_json():
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-  proc = subprocess.run([sys.executable, "-m", "benchmarks.scale", "--quick", "--json"],
-                        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
-                        check=False)
-  assert proc.returncode == 0, proc.stderr[-4000:]
-  report = json.loads(proc.stdout)
+  report = _quick_json("scale", timeout=900)
   for name in ("data", "train", "features", "fgm", "pgd", "cw_l2", "haar", "hull_pixel",
                "hull_haar", "hull_features"):
     row = report["steps"][name]

@@ -21,6 +21,16 @@ def pow2(n: int) -> int:
   return 1 << max(0, int(n) - 1).bit_length()
 
 
+def chunking(n: int, chunk_size: int, min_rows: int = 1) -> tuple[int, int]:
+  """(rows per chunk, chunks) for n rows: equal chunks of at most chunk_size rows, rounded up to a
+  multiple of 128 (so nearby n share traces) and to at least min_rows: the padding is under 128
+  rows per chunk, not up to the next power of two."""
+  n_chunks = -(-n // chunk_size)
+  grain = 128 if chunk_size >= 128 else 8
+  chunk = max(-(-(-(-n // n_chunks)) // grain) * grain, min_rows)
+  return chunk, -(-n // chunk)
+
+
 class Pricer:
   """Holds the centred points, chunked on device(s); one call = one full pass over A."""
 
@@ -31,12 +41,7 @@ class Pricer:
     self.batch = batch  # Full batch rows: calls with fewer (the live queries) pad to a power of
                         # two below it (few shapes to compile), else to the full batch.
     self.dtype = cfg.dtype
-    # Equal chunks of at most chunk_size rows, rounded up to a multiple of 128 (so nearby n share
-    # traces): the padding is under 128 rows per chunk, not up to the next power of two.
-    n_chunks = -(-n // cfg.chunk_size)
-    grain = 128 if cfg.chunk_size >= 128 else 8
-    chunk = max(-(-(-(-n // n_chunks)) // grain) * grain, m)
-    n_chunks = -(-n // chunk)
+    chunk, n_chunks = chunking(n, cfg.chunk_size, m)
     self.strategy = strategy
     replicas = strategy.num_replicas_in_sync if strategy is not None else 1
     n_chunks = -(-n_chunks // replicas) * replicas
@@ -111,11 +116,8 @@ class ClassPricer:
     self.m, self.dtype, self.c = m, cfg.dtype, num_classes
     self.members = [np.nonzero(labels == k)[0] for k in range(num_classes)]
     longest = max(len(rows) for rows in self.members)
-    # As `Pricer`: equal chunks of each class's rows, a multiple of 128 rows.
-    n_chunks = -(-longest // cfg.chunk_size)
-    grain = 128 if cfg.chunk_size >= 128 else 8
-    chunk = -(-(-(-longest // n_chunks)) // grain) * grain
-    n_chunks = -(-longest // chunk)
+    # Equal chunks of each class's rows, padded to the longest class.
+    chunk, n_chunks = chunking(longest, cfg.chunk_size)
     self.chunks = []
     for s in range(n_chunks):
       block = np.zeros((num_classes, chunk, d), cfg.dtype)

@@ -13,6 +13,7 @@ import numpy as np
 
 from tfhull.hull.classes import per_class_distances
 from tfhull.hull.solver import project_onto_hull
+from tfhull.hull.solver import verdict_counts
 
 INDEX_FILE = "hull.json"
 
@@ -168,8 +169,5 @@ def measure_classes(points, point_labels, queries, query_labels, num_classes, so
       "median_own_class_distance": float(np.median(pc.own_distance)),
       "median_nearest_other_class_distance": float(np.median(pc.nearest_other_distance)),
       "fraction_certified_closer_to_own_class": float(np.mean(pc.closer_to_own)),
-      "class_hulls": {"outside": int(np.sum(pc.verdict == 2)),
-                      "inside": int(np.sum(pc.verdict == 1)),
-                      "undetermined": int(np.sum(pc.verdict == 0)),
-                      "unconverged": int(np.sum(~pc.converged))}}
+      "class_hulls": verdict_counts(pc.verdict, pc.converged)}
   return arrays, summary

@@ -61,6 +61,19 @@ OUTSIDE = 2       # lower_bound > 0: certified outside, with a separating hyperp
 VERDICT_NAMES = ("undetermined", "inside", "outside")  # Indexed by the code.
 
 
+def verdict_counts(verdict: np.ndarray, converged: np.ndarray) -> dict[str, int]:
+  """Rows per verdict code, and those not converged (any verdict)."""
+  return {"outside": int(np.sum(verdict == OUTSIDE)), "inside": int(np.sum(verdict == INSIDE)),
+          "undetermined": int(np.sum(verdict == UNDETERMINED)),
+          "unconverged": int(np.sum(~converged))}
+
+
+def _certified_lower(lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
+  """Scaled-back lower bounds kept only where normal (a subnormal one may have been rounded up),
+  and never above the upper bounds (both are valid: lb <= d* <= ub)."""
+  return np.minimum(np.where(lb >= np.finfo(np.float64).tiny, lb, 0.0), ub)
+
+
 def verdicts(lower_bound: np.ndarray, upper_bound: np.ndarray, abs_tol: np.ndarray) -> np.ndarray:
   """(q,) int8 verdict codes: OUTSIDE if lower_bound > 0, else INSIDE if upper_bound <= abs_tol,
   else UNDETERMINED. A query certified outside at a distance below abs_tol is OUTSIDE."""
@@ -117,10 +130,7 @@ class HullResult:
 
   def counts(self) -> dict[str, int]:
     """Queries per verdict, and those not converged (any verdict)."""
-    return {"outside": int(np.sum(self.verdict == OUTSIDE)),
-            "inside": int(np.sum(self.verdict == INSIDE)),
-            "undetermined": int(np.sum(self.verdict == UNDETERMINED)),
-            "unconverged": int(np.sum(~self.converged))}
+    return verdict_counts(self.verdict, self.converged)
 
   @property
   def ratio_to_nearest(self) -> np.ndarray:
@@ -298,11 +308,8 @@ def project_onto_class_hulls(points, queries, classes: ClassRows, *, strategy=No
   backend.check_strategy(strategy)
   with backend.full_precision_matmuls():
     res = _solve(a, x, cfg, strategy, classes)
-  _report_unconverged({"unconverged": int(np.sum(~res["converged"])),
-                       "outside": int(np.sum(res["verdict"] == OUTSIDE)),
-                       "inside": int(np.sum(res["verdict"] == INSIDE)),
-                       "undetermined": int(np.sum(res["verdict"] == UNDETERMINED))},
-                      cfg.max_passes, "(query, class hull) pairs")
+  _report_unconverged(verdict_counts(res["verdict"], res["converged"]), cfg.max_passes,
+                      "(query, class hull) pairs")
   return res
 
 
@@ -460,9 +467,7 @@ def _scaled_back(res: dict, e: int) -> dict:
   out = dict(res)
   for key in ("upper_bound", "lower_bound", "abs_tol", "nearest_distance"):
     out[key] = np.ldexp(res[key], e)
-  lb = out["lower_bound"]  # As `_Outputs.result`: only normal lower bounds, below the upper.
-  out["lower_bound"] = np.minimum(np.where(lb >= np.finfo(np.float64).tiny, lb, 0.0),
-                                  out["upper_bound"])
+  out["lower_bound"] = _certified_lower(out["lower_bound"], out["upper_bound"])
   out["verdict"] = verdicts(out["lower_bound"], out["upper_bound"], out["abs_tol"])
   return out
 
@@ -810,10 +815,7 @@ class _Outputs:
     alpha, slots = alpha[:, :width], slots[:, :width]
     slots = np.where(alpha > 0, slots, -1)
     ub = back(cat("upper_bound", (q,), np.float64))
-    lb = back(cat("lower_bound", (q,), np.float64))
-    # A lower bound that became subnormal may have been rounded up: keep only normal ones.
-    lb = np.where(lb >= np.finfo(np.float64).tiny, lb, 0.0)
-    lb = np.minimum(lb, ub)
+    lb = _certified_lower(back(cat("lower_bound", (q,), np.float64)), ub)
     normal = cat("normal", (q, d), np.float64)
     tol = back(cat("abs_tol", (q,), np.float64))
     verdict = verdicts(lb, ub, tol)
